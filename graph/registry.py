@@ -1,0 +1,170 @@
+"""The registry of node types: checks every definition when it registers, loads node modules safely."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graph.sockets import is_known_socket_type
+from graph.spec import InputSpec, NodeDefinitionError, NodeSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModuleLoadError:
+    """A node module that could not be imported or whose nodes broke the rules; the rest still loads."""
+
+    module: str
+    message: str
+
+
+@dataclass
+class NodeRegistry:
+    """Node types by id. Ids are unique: a second registration of an id is an error, never an override."""
+
+    specs: dict[str, NodeSpec] = field(default_factory=dict)
+    load_errors: list[ModuleLoadError] = field(default_factory=list)
+
+    def register(self, spec: NodeSpec) -> None:
+        """Check `spec` against the rules of the node API and add it."""
+        check_spec(spec)
+        existing = self.specs.get(spec.node_id)
+        if existing is not None and existing.function is not spec.function:
+            if existing.module == spec.module and existing.function.__qualname__ == spec.function.__qualname__:
+                # The same module imported again (importlib.reload in development): replace.
+                self.specs[spec.node_id] = spec
+                return
+            raise NodeDefinitionError(
+                f"node id {spec.node_id!r} from {spec.module} is already registered by {existing.module}"
+            )
+        self.specs[spec.node_id] = spec
+
+    def get(self, node_id: str) -> NodeSpec | None:
+        return self.specs.get(node_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.specs
+
+    def __iter__(self) -> Iterator[NodeSpec]:
+        return iter(self.specs.values())
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def load_module(self, module_name: str) -> bool:
+        """Import a node module; a failure is recorded in `load_errors` and logged, never raised."""
+        return self._guarded(module_name, lambda: importlib.import_module(module_name))
+
+    def load_file(self, path: Path) -> bool:
+        """Import a plugin module from a file or a package folder (custom_nodes/)."""
+        target = path / "__init__.py" if path.is_dir() else path
+        module_name = f"custom_nodes.{path.stem}"
+
+        def load() -> None:
+            spec = importlib.util.spec_from_file_location(module_name, target)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"not an importable module: {target}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+
+        return self._guarded(str(path), load)
+
+    def _guarded(self, name: str, load: object) -> bool:
+        before = set(self.specs)
+        try:
+            load()  # type: ignore[operator]
+        except Exception as error:
+            for added in set(self.specs) - before:  # a half-loaded module contributes nothing
+                del self.specs[added]
+            message = f"{type(error).__name__}: {error}"
+            log.warning("node module %s failed to load: %s\n%s", name, message, traceback.format_exc())
+            self.load_errors.append(ModuleLoadError(name, message))
+            return False
+        return True
+
+
+def check_spec(spec: NodeSpec) -> None:
+    """The rules every node satisfies; raises NodeDefinitionError naming the node and the input."""
+    where = f"node {spec.node_id!r} ({spec.module})"
+    if not spec.node_id or not spec.node_id.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise NodeDefinitionError(f"{where}: ids are non-empty identifiers, got {spec.node_id!r}")
+    for input_spec in spec.inputs:
+        _check_input(where, input_spec)
+    for output in spec.outputs:
+        if not is_known_socket_type(output.type_name):
+            raise NodeDefinitionError(f"{where}: output {output.name!r} has unknown socket type {output.type_name!r}")
+    if not spec.outputs and not spec.output_node:
+        raise NodeDefinitionError(f"{where}: a node without outputs must be an output node")
+
+
+def _check_input(where: str, spec: InputSpec) -> None:
+    label = f"{where}: input {spec.name!r}"
+    if spec.is_socket:
+        if not is_known_socket_type(spec.type_name):
+            raise NodeDefinitionError(f"{label} has unknown socket type {spec.type_name!r}")
+        return
+    if spec.section == "hidden":
+        return
+    if spec.options is not None:
+        if not spec.options:
+            raise NodeDefinitionError(f"{label}: the choice list is empty")
+        if len(set(spec.options)) != len(spec.options):
+            raise NodeDefinitionError(f"{label}: the choice list has duplicates")
+    if not spec.has_default:
+        if spec.widget in ("INT", "FLOAT", "BOOLEAN") or (spec.widget == "STRING" and not spec.force_input):
+            raise NodeDefinitionError(f"{label}: a widget needs a default")
+        return
+    default = spec.default
+    if spec.widget == "COMBO":
+        if spec.options is not None and default not in spec.options:
+            raise NodeDefinitionError(f"{label}: default {default!r} is not one of the choices")
+        return
+    expected = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}[spec.widget or "STRING"]
+    if spec.widget == "INT" and isinstance(default, bool):
+        raise NodeDefinitionError(f"{label}: default of an INT must be an int, got a bool")
+    if not isinstance(default, expected):
+        raise NodeDefinitionError(f"{label}: default {default!r} is not a {expected.__name__}")
+    if spec.range is not None and isinstance(default, int | float):
+        problem = range_problem(default, spec)
+        if problem:
+            raise NodeDefinitionError(f"{label}: default {default!r} {problem}")
+    if spec.text is not None and isinstance(default, str) and len(default) > spec.text.max_length:
+        raise NodeDefinitionError(f"{label}: default is longer than max_length")
+
+
+def range_problem(value: float, spec: InputSpec) -> str | None:
+    """Why `value` breaks the input's limits (range or step grid), or None when it fits."""
+    limits = spec.range
+    if limits is None:
+        return None
+    if value < limits.min or value > limits.max:
+        return f"is outside {format_number(limits.min)}..{format_number(limits.max)}"
+    grid = limits.round if spec.widget == "FLOAT" and limits.round is not None else limits.step
+    if grid and not on_grid(value, limits.min, grid):
+        return f"is not on the step grid {format_number(limits.min)} + k·{format_number(grid)}"
+    return None
+
+
+def on_grid(value: float, origin: float, step: float) -> bool:
+    """Whether value = origin + k·step for an integer k (to float precision)."""
+    if isinstance(value, int) and isinstance(origin, int) and isinstance(step, int):
+        return (value - origin) % step == 0
+    k = (value - origin) / step
+    return math.isclose(k, round(k), rel_tol=0.0, abs_tol=1e-6 * max(1.0, abs(k)))
+
+
+def format_number(value: float) -> str:
+    """A compact number for messages (ints without '.0')."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**64 else repr(value)
+
+
+REGISTRY = NodeRegistry()
