@@ -1,0 +1,312 @@
+"""folders.py: layout, extra_model_paths.yaml, listing, and the resolver refusing every escape."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import folders
+from folders import FileNotFoundInFolderError, Folders, PathOutsideFolderError
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_default_layout_follows_comfyui(tmp_path: Path) -> None:
+    layout = Folders.at(tmp_path)
+    assert layout.input_directory == tmp_path / "input"
+    assert layout.output_directory == tmp_path / "output"
+    assert layout.temp_directory == tmp_path / "temp"
+    assert layout.user_directory == tmp_path / "user"
+    assert layout.folders_for("checkpoints")[0] == tmp_path / "models" / "checkpoints"
+    assert layout.folders_for("controlnet")[:2] == (tmp_path / "models/controlnet", tmp_path / "models/t2i_adapter")
+    # legacy names map to the new kinds
+    assert layout.folders_for("unet") == layout.folders_for("diffusion_models")
+    assert layout.folders_for("clip") == layout.folders_for("text_encoders")
+    # saved models in output/ are listed too, after models/
+    assert layout.folders_for("checkpoints")[-1] == tmp_path / "output" / "checkpoints"
+
+
+def test_directory_overrides_like_comfyui_flags(tmp_path: Path) -> None:
+    layout = Folders.at(
+        tmp_path / "base",
+        input_directory=tmp_path / "in",
+        output_directory=tmp_path / "out",
+        temp_directory=tmp_path / "tmpparent",
+        user_directory=tmp_path / "u",
+    )
+    assert layout.input_directory == tmp_path / "in"
+    assert layout.output_directory == tmp_path / "out"
+    assert layout.temp_directory == tmp_path / "tmpparent" / "temp"  # --temp-directory adds /temp
+    assert layout.user_directory == tmp_path / "u"
+
+
+def test_unknown_kind_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(folders.UnknownFolderKindError, match="unknown folder kind 'bogus'"):
+        Folders.at(tmp_path).folders_for("bogus")
+    with pytest.raises(folders.UnknownFolderKindError, match="input, output, temp, user"):
+        Folders.at(tmp_path).io_directory("bogus")
+
+
+def test_list_model_files_is_sorted_relative_posix_and_filtered(base: Folders) -> None:
+    ckpts = base.primary_folder("checkpoints")
+    touch(ckpts / "b.safetensors")
+    touch(ckpts / "a.ckpt")
+    touch(ckpts / "sdxl" / "base.safetensors")
+    touch(ckpts / "notes.txt")
+    touch(ckpts / ".hidden.safetensors")
+    touch(base.output_directory / "checkpoints" / "saved.safetensors")
+    assert folders.list_model_files("checkpoints") == [
+        "a.ckpt",
+        "b.safetensors",
+        "saved.safetensors",
+        "sdxl/base.safetensors",
+    ]
+    assert folders.model_path("checkpoints", "sdxl/base.safetensors") == (ckpts / "sdxl/base.safetensors").resolve()
+    touch(base.primary_folder("configs") / "v1.yaml")
+    touch(base.primary_folder("configs") / "v1.safetensors")
+    assert folders.list_model_files("configs") == ["v1.yaml"]
+
+
+def test_listing_skips_symlinks_that_leave_the_folder(base: Folders, tmp_path: Path) -> None:
+    ckpts = base.primary_folder("checkpoints")
+    outside = touch(tmp_path / "elsewhere" / "secret.safetensors")
+    os.symlink(outside, ckpts / "link.safetensors")
+    os.symlink(outside.parent, ckpts / "linkdir")
+    inside = touch(ckpts / "real.safetensors")
+    os.symlink(inside, ckpts / "alias.safetensors")
+    os.symlink(ckpts, ckpts / "loop")  # a loop must not hang the walk
+    assert folders.list_model_files("checkpoints") == ["alias.safetensors", "real.safetensors"]
+
+
+def test_symlinked_model_folder_itself_is_fine(tmp_path: Path) -> None:
+    disk = tmp_path / "bigdisk"
+    touch(disk / "m.safetensors")
+    (tmp_path / "base" / "models").mkdir(parents=True)
+    os.symlink(disk, tmp_path / "base" / "models" / "checkpoints")
+    layout = Folders.at(tmp_path / "base")
+    assert layout.list_model_files("checkpoints") == ["m.safetensors"]
+    assert layout.model_path("checkpoints", "m.safetensors") == disk.resolve() / "m.safetensors"
+
+
+def test_extra_model_paths_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    monkeypatch.setenv("LOOM_TEST_LORAS", str(tmp_path / "env_loras"))
+    (base / "extra_model_paths.yaml").write_text(
+        "a111:\n"
+        "    base_path: ../webui\n"
+        "    checkpoints: models/Stable-diffusion\n"
+        "    controlnet: |\n"
+        "        models/ControlNet\n"
+        "        extensions/cn/models\n"
+        "    unet: models/unet\n"
+        "    my_new_kind: stuff\n"
+        "first:\n"
+        "    is_default: true\n"
+        "    loras: $LOOM_TEST_LORAS\n"
+        "empty:\n"
+    )
+    touch(tmp_path / "webui/models/Stable-diffusion/x.safetensors")
+    touch(tmp_path / "env_loras/l.safetensors")
+    layout = Folders.at(base)
+    assert layout.folders_for("checkpoints")[-1] == tmp_path / "webui/models/Stable-diffusion"
+    assert tmp_path / "webui/extensions/cn/models" in layout.folders_for("controlnet")
+    assert layout.folders_for("diffusion_models")[-1] == tmp_path / "webui/models/unet"
+    assert layout.folders_for("my_new_kind") == (tmp_path / "webui/stuff",)
+    assert layout.primary_folder("loras") == tmp_path / "env_loras"  # is_default puts it first
+    assert layout.list_model_files("checkpoints") == ["x.safetensors"]
+    assert layout.list_model_files("loras") == ["l.safetensors"]
+    assert layout.extra_configs == (base / "extra_model_paths.yaml",)
+
+
+def test_extra_model_paths_without_base_path_is_relative_to_the_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "extra.yaml"
+    config.parent.mkdir()
+    config.write_text("s:\n  vae: vaes\n")
+    layout = Folders.at(tmp_path / "base", extra_model_paths_configs=[config])
+    assert layout.folders_for("vae")[-1] == tmp_path / "conf" / "vaes"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "expected sections"),
+        ("s: [1, 2]\n", "section 's' must map"),
+        ("s:\n  vae: [a, b]\n", "key 'vae'"),
+        ("s: {a: [}\n", "cannot read"),
+    ],
+)
+def test_malformed_extra_model_paths_names_the_file(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(folders.ExtraModelPathsError, match=message) as caught:
+        Folders.at(tmp_path, extra_model_paths_configs=[config])
+    assert "bad.yaml" in str(caught.value)
+
+
+# ------------------------------------------------------------------ the resolver
+
+
+ESCAPES = [
+    "../../etc/passwd",
+    "../x.png",
+    "a/../../x.png",
+    "a/../b.png",
+    "/etc/passwd",
+    "//server/share/x.png",
+    "C:\\x",
+    "C:x.png",
+    "c:/windows/win.ini",
+    "a\\..\\b",
+    "..\\..\\x.png",
+    "%2e%2e/x.png",
+    "%2E%2E%2Fx.png",
+    "%252e%252e/x.png",
+    "x.png\x00.txt",
+    "x\r\n.png",
+    "a//b.png",
+    "./x.png",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+@pytest.mark.parametrize("kind", ["input", "output", "temp", "checkpoints"])
+def test_every_escape_is_refused(base: Folders, name: str, kind: str) -> None:
+    touch(base.primary_folder(kind) / "x.png")
+    with pytest.raises(PathOutsideFolderError) as caught:
+        folders.resolve_path(kind, name)
+    assert caught.value.kind == kind
+    assert caught.value.name == name
+    with pytest.raises(PathOutsideFolderError):
+        folders.resolve_path(kind, name, must_exist=False)
+
+
+@pytest.mark.parametrize("subfolder", ["..", "../..", "/tmp", "a/../..", "C:\\", "a\\..\\..", "%2e%2e", "a\x00"])
+def test_escaping_subfolders_are_refused(base: Folders, subfolder: str) -> None:
+    touch(base.output_directory / "x.png")
+    with pytest.raises(PathOutsideFolderError, match="subfolder"):
+        folders.resolve_path("output", "x.png", subfolder=subfolder)
+
+
+def test_symlink_out_of_the_folder_is_refused(base: Folders, tmp_path: Path) -> None:
+    secret = touch(tmp_path / "secret.txt", b"secret")
+    os.symlink(secret, base.output_directory / "link.png")
+    os.symlink(tmp_path, base.input_directory / "etc_link")
+    with pytest.raises(PathOutsideFolderError, match="outside"):
+        folders.resolve_path("output", "link.png")
+    with pytest.raises(PathOutsideFolderError, match="outside"):
+        folders.resolve_path("input", "secret.txt", subfolder="etc_link")
+    with pytest.raises(PathOutsideFolderError, match="outside"):
+        folders.resolve_path("input", "etc_link/secret.txt")
+    with pytest.raises(PathOutsideFolderError):  # also when writing through the link
+        folders.resolve_path("input", "etc_link/new.png", must_exist=False)
+
+
+def test_symlink_staying_inside_is_allowed(base: Folders) -> None:
+    real = touch(base.input_directory / "sub" / "real.png")
+    os.symlink(real, base.input_directory / "alias.png")
+    assert folders.resolve_path("input", "alias.png") == real.resolve()
+
+
+def test_valid_names_resolve(base: Folders) -> None:
+    image = touch(base.output_directory / "sub" / "dir" / "x.png")
+    assert folders.resolve_path("output", "x.png", subfolder="sub/dir") == image.resolve()
+    assert folders.resolve_path("output", "sub/dir/x.png") == image.resolve()
+    # names with spaces, unicode, dots and brackets are ordinary names
+    odd = touch(base.input_directory / "my pic (1) ü..v2.png")
+    assert folders.resolve_path("input", "my pic (1) ü..v2.png") == odd.resolve()
+    fresh = folders.resolve_path("output", "new.png", subfolder="later", must_exist=False)
+    assert fresh == base.output_directory.resolve() / "later" / "new.png"
+
+
+def test_missing_file_names_kind_and_name(base: Folders) -> None:
+    with pytest.raises(FileNotFoundInFolderError) as caught:
+        folders.model_path("checkpoints", "nope.safetensors")
+    assert caught.value.kind == "checkpoints"
+    assert "checkpoint 'nope.safetensors' does not exist" in str(caught.value)
+    assert str(base.primary_folder("checkpoints")) in str(caught.value)
+    assert isinstance(caught.value, FileNotFoundError)
+
+
+def test_first_folder_holding_the_file_wins(base: Folders) -> None:
+    later = touch(base.output_directory / "checkpoints" / "m.safetensors")
+    assert folders.model_path("checkpoints", "m.safetensors") == later.resolve()
+    first = touch(base.primary_folder("checkpoints") / "m.safetensors")
+    assert folders.model_path("checkpoints", "m.safetensors") == first.resolve()
+
+
+def test_missing_model_hint_says_where_and_what(base: Folders) -> None:
+    hint = folders.missing_model_hint("checkpoints")
+    assert str(base.primary_folder("checkpoints")) in hint
+    assert "SDXL" in hint and "SD 1.x" in hint
+    assert "demo-model" in hint
+    assert "LoRA" in folders.missing_model_hint("loras")
+
+
+def test_annotated_names() -> None:
+    assert folders.split_annotated_name("x.png [output]") == ("output", "x.png")
+    assert folders.split_annotated_name("clipspace/x.png [input]") == ("input", "clipspace/x.png")
+    assert folders.split_annotated_name("x.png") == ("input", "x.png")
+    assert folders.split_annotated_name("x [bogus]") == ("input", "x [bogus]")
+
+
+def test_configure_and_get_folders(tmp_path: Path) -> None:
+    previous = folders.get_folders()
+    try:
+        configured = folders.configure(tmp_path, output_directory=tmp_path / "o")
+        assert folders.get_folders() is configured
+        assert configured.output_directory == tmp_path / "o"
+    finally:
+        folders.use(previous)
+
+
+def test_clean_temp(base: Folders) -> None:
+    touch(base.temp_directory / "a" / "b.png")
+    base.clean_temp()
+    assert base.temp_directory.is_dir() and not any(base.temp_directory.iterdir())
+
+
+# ------------------------------------------------------------------ output naming
+
+
+def test_save_target_counter_continues_past_existing_files(base: Folders) -> None:
+    target = folders.save_target("ComfyUI", 64, 64)
+    assert target.counter == 1 and target.subfolder == "" and target.folder == base.output_directory.resolve()
+    assert target.file_name(0, "png") == "ComfyUI_00001_.png"
+    touch(base.output_directory / "ComfyUI_00001_.png")
+    touch(base.output_directory / "comfyui_00007_.png")  # case-insensitive, as ComfyUI
+    touch(base.output_directory / "ComfyUI_x.png")
+    touch(base.output_directory / "Other_00050_.png")
+    target = folders.save_target("ComfyUI")
+    assert target.counter == 8
+    assert target.file_name(2, "png") == "ComfyUI_00010_.png"
+    assert target.next(3).counter == 11
+
+
+def test_save_target_subfolder_and_tokens(base: Folders) -> None:
+    target = folders.save_target("runs/%width%x%height%/img", 640, 480)
+    assert target.subfolder == "runs/640x480"
+    assert target.filename == "img"
+    assert target.folder == base.output_directory.resolve() / "runs" / "640x480"
+    dated = folders.expand_prefix_tokens("%year%-%month%-%day%_%hour%%minute%%second%", 1, 1)
+    assert len(dated) == len("2026-11-21_070930")
+
+
+@pytest.mark.parametrize("prefix", ["../evil", "/tmp/evil", "a/../../evil", "C:\\evil", "sub/", "", "a\x00b"])
+def test_save_target_refuses_escaping_prefixes(base: Folders, prefix: str) -> None:
+    with pytest.raises(PathOutsideFolderError):
+        folders.save_target(prefix)
+
+
+def test_save_target_refuses_symlinked_subfolder_out(base: Folders, tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", base.output_directory / "sneaky")
+    with pytest.raises(PathOutsideFolderError, match="outside"):
+        folders.save_target("sneaky/img")
