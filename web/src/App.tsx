@@ -1,0 +1,535 @@
+// The editor shell: canvas, toolbar, palette, queue panel, keyboard, clipboard, file drop, autosave.
+import {
+  Background,
+  type Connection,
+  Controls,
+  type Edge,
+  type FinalConnectionState,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useReactFlow,
+} from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import { type MouseEvent as ReactMouseEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { parseClipboard } from './clipboard';
+import {
+  fetchObjectInfo,
+  fetchTemplate,
+  fetchTemplates,
+  interrupt,
+  openSocket,
+  queuePrompt,
+} from './client';
+import { defaultPrompt } from './defaults';
+import { FrameNodeView, RerouteNodeView } from './components/SmallNodes';
+import { LoomNodeView } from './components/LoomNodeView';
+import { QueuePanel } from './components/QueuePanel';
+import { SearchPalette } from './components/SearchPalette';
+import { apiToNative } from './formats/api';
+import { type Opened, openPng, openWorkflowJson, openWorkflowText } from './formats/load';
+import type { NativeWorkflow } from './formats/native';
+import { type AnyNode, type FrameNode, isFrame, nodesInsideFrame, sourceType, targetType } from './graph';
+import { clearRuntime, handlePreview, handleServerMessage, problemsFromNodeErrors, toast, useRuntime } from './runtime';
+import { parseObjectInfo } from './schema';
+import * as store from './store';
+import { useGraph } from './store';
+
+const nodeTypes = { loom: LoomNodeView, reroute: RerouteNodeView, frame: FrameNodeView };
+const AUTOSAVE_KEY = 'latent-loom.autosave';
+
+function clientId(): string {
+  let id = sessionStorage.getItem('latent-loom.client-id');
+  if (!id) {
+    id = crypto.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+    sessionStorage.setItem('latent-loom.client-id', id);
+  }
+  return id;
+}
+
+function download(name: string, data: unknown): void {
+  const blob = new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function isEditable(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  if (!el) return false;
+  const tag = el.tagName;
+  return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
+}
+
+function Editor() {
+  const nodes = useGraph((s) => s.nodes);
+  const edges = useGraph((s) => s.edges);
+  const catalogReady = useGraph((s) => Object.keys(s.catalog).length > 0);
+  const workflowName = useGraph((s) => s.workflowName);
+  const connected = useRuntime((s) => s.connected);
+  const progress = useRuntime((s) => s.progress);
+  const running = useRuntime((s) => s.running);
+  const queueRemaining = useRuntime((s) => s.queueRemaining);
+  const toasts = useRuntime((s) => s.toasts);
+  const rf = useReactFlow<AnyNode, Edge>();
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [showQueue, setShowQueue] = useState(false);
+  const [templates, setTemplates] = useState<string[] | null>(null);
+  const mouseFlow = useRef<{ x: number; y: number } | null>(null);
+  const shiftPaste = useRef(false);
+  const frameDrag = useRef<{ frameStart: { x: number; y: number }; frameId: string; start: Map<string, { x: number; y: number }> }[]>([]);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const cid = useRef(clientId());
+
+  const fit = useCallback(() => {
+    requestAnimationFrame(() => setTimeout(() => void rf.fitView({ padding: 0.12, maxZoom: 1.2 }), 60));
+  }, [rf]);
+
+  const applyOpened = useCallback(
+    (opened: Opened, name: string) => {
+      const viewport = store.loadNative(opened.workflow, name.replace(/\.(json|png)$/i, ''));
+      clearRuntime();
+      for (const w of opened.warnings) toast('warn', w);
+      if (viewport && opened.kind === 'native') void rf.setViewport(viewport);
+      else fit();
+      toast('info', `Opened ${name}${opened.kind !== 'native' ? ` (${opened.kind === 'api' ? 'API prompt' : 'ComfyUI workflow'})` : ''}`);
+    },
+    [fit, rf],
+  );
+
+  const openJson = useCallback(
+    (json: unknown, name: string) => {
+      try {
+        applyOpened(openWorkflowJson(json, useGraph.getState().catalog), name);
+      } catch (e) {
+        toast('error', `${name}: ${(e as Error).message}`);
+      }
+    },
+    [applyOpened],
+  );
+
+  const openFile = useCallback(
+    async (file: File) => {
+      try {
+        const buf = await file.arrayBuffer();
+        const head = new Uint8Array(buf.slice(0, 4));
+        const catalog = useGraph.getState().catalog;
+        const opened =
+          head[0] === 0x89 && head[1] === 0x50 ? openPng(buf, catalog) : openWorkflowText(new TextDecoder().decode(buf), catalog);
+        applyOpened(opened, file.name);
+      } catch (e) {
+        toast('error', `${file.name}: ${(e as Error).message}`);
+      }
+    },
+    [applyOpened],
+  );
+
+  const queue = useCallback(async () => {
+    const { catalog } = useGraph.getState();
+    store.applySeedControls();
+    const prompt = store.exportApi();
+    if (!Object.values(prompt).some((n) => catalog[n.class_type]?.outputNode)) {
+      toast('warn', 'Nothing to run: add an output node such as Save Image or Preview Image.');
+      return;
+    }
+    try {
+      const res = await queuePrompt(prompt, cid.current, store.exportNative(rf.getViewport()));
+      useRuntime.setState({ problems: problemsFromNodeErrors(res.nodeErrors) });
+      if (res.ok) toast('info', `Queued #${res.number}`);
+      else toast('error', `Not queued: ${res.message}`);
+    } catch (e) {
+      toast('error', `Could not reach the server: ${(e as Error).message}`);
+    }
+  }, [rf]);
+
+  // Start-up: catalog, then the autosaved workflow (or the default graph), then the websocket.
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    (async () => {
+      try {
+        store.setCatalog(parseObjectInfo(await fetchObjectInfo()));
+      } catch (e) {
+        setLoadError((e as Error).message);
+        return;
+      }
+      const saved = localStorage.getItem(AUTOSAVE_KEY);
+      let restored = false;
+      if (saved) {
+        try {
+          const { workflow, name } = JSON.parse(saved) as { workflow: NativeWorkflow; name?: string };
+          const vp = store.loadNative(workflow, name);
+          if (vp) void rf.setViewport(vp);
+          else fit();
+          restored = true;
+        } catch {
+          localStorage.removeItem(AUTOSAVE_KEY);
+        }
+      }
+      if (!restored) {
+        const p = defaultPrompt(useGraph.getState().catalog);
+        if (p) {
+          store.loadNative(apiToNative(p));
+          fit();
+        }
+      }
+      stop = openSocket(cid.current, {
+        onMessage: handleServerMessage,
+        onPreview: handlePreview,
+        onConnection: (c) => useRuntime.setState({ connected: c }),
+      });
+    })();
+    return () => stop?.();
+  }, [fit, rf]);
+
+  // Autosave (debounced) of the open workflow, including the view.
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const unsub = useGraph.subscribe((s, prev) => {
+      if (s.revision === prev.revision || !Object.keys(s.catalog).length) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        try {
+          localStorage.setItem(
+            AUTOSAVE_KEY,
+            JSON.stringify({ workflow: store.exportNative(rf.getViewport()), name: useGraph.getState().workflowName }),
+          );
+        } catch {
+          /* storage full or disabled: autosave is best effort */
+        }
+      }, 400);
+    });
+    return () => {
+      unsub();
+      clearTimeout(timer);
+    };
+  }, [rf]);
+
+  // Keyboard shortcuts; graph shortcuts are ignored while typing in a field.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      const key = e.key.toLowerCase();
+      if (mod && key === 'enter') {
+        e.preventDefault();
+        void queue();
+        return;
+      }
+      if (mod && key === 's') {
+        e.preventDefault();
+        download(`${useGraph.getState().workflowName}.json`, store.exportNative(rf.getViewport()));
+        return;
+      }
+      if (mod && key === 'o') {
+        e.preventDefault();
+        fileInput.current?.click();
+        return;
+      }
+      if (isEditable(e.target)) return;
+      if (mod && key === 'v') shiftPaste.current = e.shiftKey;
+      if (mod && key === 'z' && !e.shiftKey) {
+        e.preventDefault();
+        store.undo();
+      } else if (mod && (key === 'y' || (key === 'z' && e.shiftKey))) {
+        e.preventDefault();
+        store.redo();
+      } else if (mod && key === 'd') {
+        e.preventDefault();
+        store.duplicateSelection();
+      } else if (mod && key === 'a') {
+        e.preventDefault();
+        store.selectAll();
+      } else if (mod && key === 'm') {
+        e.preventDefault();
+        store.toggleMode('muted');
+      } else if (mod && key === 'b') {
+        e.preventDefault();
+        store.toggleMode('bypassed');
+      } else if (mod && key === 'g') {
+        e.preventDefault();
+        store.groupSelection(mouseFlow.current ?? undefined);
+      } else if (!mod && (key === 'delete' || key === 'backspace')) {
+        e.preventDefault();
+        store.deleteSelected();
+      } else if (!mod && (key === 'f' || key === '.')) {
+        void rf.fitView({ padding: 0.12, duration: 200 });
+      } else if (key === 'escape') {
+        store.openPalette(null);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [queue, rf]);
+
+  // Clipboard through the system clipboard events, so copies work across tabs.
+  useEffect(() => {
+    const onCopy = (e: ClipboardEvent, cut: boolean) => {
+      if (isEditable(e.target) || window.getSelection()?.toString()) return;
+      const payload = store.copySelection();
+      if (!payload) return;
+      e.clipboardData?.setData('text/plain', JSON.stringify(payload));
+      e.preventDefault();
+      if (cut) store.deleteSelected();
+    };
+    const onPaste = (e: ClipboardEvent) => {
+      if (isEditable(e.target)) return;
+      const text = e.clipboardData?.getData('text/plain') ?? '';
+      const payload = parseClipboard(text);
+      if (payload) {
+        e.preventDefault();
+        store.paste(payload, mouseFlow.current, shiftPaste.current);
+      } else if (text.trim().startsWith('{')) {
+        try {
+          openJson(JSON.parse(text), 'pasted workflow');
+          e.preventDefault();
+        } catch {
+          /* not JSON: ignore */
+        }
+      }
+      shiftPaste.current = false;
+    };
+    const copy = (e: ClipboardEvent) => onCopy(e, false);
+    const cut = (e: ClipboardEvent) => onCopy(e, true);
+    document.addEventListener('copy', copy);
+    document.addEventListener('cut', cut);
+    document.addEventListener('paste', onPaste);
+    return () => {
+      document.removeEventListener('copy', copy);
+      document.removeEventListener('cut', cut);
+      document.removeEventListener('paste', onPaste);
+    };
+  }, [openJson]);
+
+  const onConnectEnd = useCallback(
+    (event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      if (state.isValid || !state.fromNode || !state.fromHandle) return;
+      const { catalog, nodes: all } = useGraph.getState();
+      const from = all.find((n) => n.id === state.fromNode?.id);
+      const handleType = state.fromHandle.type;
+      const handleId = state.fromHandle.id ?? '';
+      if (state.toHandle && state.toNode) {
+        const c =
+          handleType === 'source'
+            ? { source: from!.id, sourceHandle: handleId, target: state.toNode.id, targetHandle: state.toHandle.id ?? '' }
+            : { source: state.toNode.id, sourceHandle: state.toHandle.id ?? '', target: from!.id, targetHandle: handleId };
+        const why = store.connectionProblem(c as Connection);
+        if (why) toast('warn', `Link refused: ${why}`);
+        return;
+      }
+      const target = event.target as Element | null;
+      if (!target?.classList.contains('react-flow__pane')) return;
+      const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+      const type = (handleType === 'source' ? sourceType(from, handleId, catalog) : targetType(from, handleId, catalog)) ?? '*';
+      store.openPalette({
+        screen: { x: point.clientX, y: point.clientY },
+        flow: rf.screenToFlowPosition({ x: point.clientX, y: point.clientY }),
+        from: { nodeId: from!.id, handleId, handleType, type },
+      });
+    },
+    [rf],
+  );
+
+  const onDoubleClick = useCallback(
+    (e: ReactMouseEvent) => {
+      const target = e.target as Element;
+      if (!target.classList.contains('react-flow__pane')) return;
+      store.openPalette({ screen: { x: e.clientX, y: e.clientY }, flow: rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }) });
+    },
+    [rf],
+  );
+
+  const onNodeDragStart = useCallback((_: unknown, __: AnyNode, dragged: AnyNode[]) => {
+    store.checkpoint();
+    const all = useGraph.getState().nodes;
+    const draggedIds = new Set(dragged.map((n) => n.id));
+    frameDrag.current = dragged.filter(isFrame).map((frame) => ({
+      frameId: frame.id,
+      frameStart: { ...frame.position },
+      start: new Map(
+        nodesInsideFrame(frame as FrameNode, all)
+          .filter((id) => !draggedIds.has(id))
+          .map((id) => [id, { ...all.find((n) => n.id === id)!.position }]),
+      ),
+    }));
+  }, []);
+
+  const onNodeDrag = useCallback((_: unknown, __: AnyNode, dragged: AnyNode[]) => {
+    if (!frameDrag.current.length) return;
+    const moves = new Map<string, { x: number; y: number }>();
+    for (const f of frameDrag.current) {
+      const frame = dragged.find((n) => n.id === f.frameId);
+      if (!frame) continue;
+      const dx = frame.position.x - f.frameStart.x;
+      const dy = frame.position.y - f.frameStart.y;
+      for (const [id, p] of f.start) moves.set(id, { x: p.x + dx, y: p.y + dy });
+    }
+    if (moves.size) store.moveNodes(moves);
+  }, []);
+
+  const openTemplates = async () => {
+    if (templates) return setTemplates(null);
+    try {
+      setTemplates(await fetchTemplates());
+    } catch (e) {
+      toast('error', `Templates are not available: ${(e as Error).message}`);
+    }
+  };
+
+  if (loadError) {
+    return (
+      <div className="fatal">
+        <h2>Latent Loom could not load the node list</h2>
+        <p>{loadError}</p>
+        <p>Is `python server.py` running? Reload the page once it is.</p>
+      </div>
+    );
+  }
+
+  const runningTitle = running ? (nodes.find((n) => n.id === running)?.data as { classType?: string })?.classType : null;
+  const pct = progress && progress.max ? Math.round((100 * progress.value) / progress.max) : 0;
+
+  return (
+    <div className="app">
+      <header className="toolbar">
+        <span className="brand">Latent Loom</span>
+        <button onClick={() => store.clearGraph()} title="New empty workflow">New</button>
+        <button onClick={() => fileInput.current?.click()} title="Open a workflow (.json) or an image with one (.png) — Ctrl+O">Open</button>
+        <button onClick={() => download(`${workflowName}.json`, store.exportNative(rf.getViewport()))} title="Save — Ctrl+S">Save</button>
+        <button onClick={() => download(`${workflowName}.api.json`, store.exportApi())} title="Export in ComfyUI API format">Export API</button>
+        <span className="menu">
+          <button onClick={() => void openTemplates()}>Templates ▾</button>
+          {templates && (
+            <ul className="menu-list" data-testid="templates">
+              {templates.length === 0 && <li className="muted">No templates</li>}
+              {templates.map((t) => (
+                <li
+                  key={t}
+                  onClick={async () => {
+                    setTemplates(null);
+                    try {
+                      openJson(await fetchTemplate(t), t);
+                    } catch (e) {
+                      toast('error', (e as Error).message);
+                    }
+                  }}
+                >
+                  {t}
+                </li>
+              ))}
+            </ul>
+          )}
+        </span>
+        <span className="sep" />
+        <button onClick={() => store.groupSelection(rf.screenToFlowPosition({ x: 300, y: 200 }))} title="Group the selected nodes — Ctrl+G">Group</button>
+        <button onClick={() => store.addReroute(rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 }))}>Reroute</button>
+        <button onClick={() => store.undo()} title="Undo — Ctrl+Z" data-testid="undo">Undo</button>
+        <button onClick={() => store.redo()} title="Redo — Ctrl+Shift+Z / Ctrl+Y" data-testid="redo">Redo</button>
+        <button onClick={() => void rf.fitView({ padding: 0.12, duration: 200 })} title="Fit view — F">Fit</button>
+        <span className="spacer" />
+        <span className={`conn ${connected ? 'on' : 'off'}`} title={connected ? 'connected' : 'disconnected'} />
+        {running && (
+          <span className="run-status" data-testid="run-status">
+            {runningTitle} {progress ? `${progress.value}/${progress.max}` : ''}
+            <span className="bar">
+              <span style={{ width: `${pct}%` }} />
+            </span>
+          </span>
+        )}
+        <span className="queue-count" title="jobs in the queue">{queueRemaining}</span>
+        <button className="primary" onClick={() => void queue()} data-testid="queue-button" title="Queue — Ctrl+Enter">
+          Queue
+        </button>
+        <button onClick={() => void interrupt()} title="Interrupt the running job">■</button>
+        <button onClick={() => setShowQueue((v) => !v)} className={showQueue ? 'active' : ''} data-testid="queue-toggle">
+          History
+        </button>
+      </header>
+      <input
+        ref={fileInput}
+        type="file"
+        accept=".json,.png,application/json,image/png"
+        hidden
+        data-testid="open-file"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) void openFile(f);
+          e.target.value = '';
+        }}
+      />
+      <main
+        className="canvas"
+        onDoubleClick={onDoubleClick}
+        onMouseMove={(e) => (mouseFlow.current = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }))}
+        onDragOver={(e) => e.preventDefault()}
+        onDrop={(e) => {
+          e.preventDefault();
+          const f = e.dataTransfer.files?.[0];
+          if (f) void openFile(f);
+        }}
+      >
+        {catalogReady ? (
+          <ReactFlow<AnyNode, Edge>
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onNodesChange={store.onNodesChange}
+            onEdgesChange={store.onEdgesChange}
+            onConnect={store.addConnection}
+            onConnectEnd={onConnectEnd}
+            isValidConnection={(c) => store.connectionProblem(c) === null}
+            onNodeDragStart={onNodeDragStart}
+            onNodeDrag={onNodeDrag}
+            deleteKeyCode={null}
+            zoomOnDoubleClick={false}
+            elevateNodesOnSelect={false}
+            onlyRenderVisibleElements={nodes.length > 200}
+            minZoom={0.05}
+            maxZoom={3}
+            colorMode="dark"
+            proOptions={{ hideAttribution: false }}
+          >
+            <Background gap={24} />
+            <MiniMap pannable zoomable nodeColor={(n) => (n.type === 'frame' ? 'transparent' : '#5a6270')} />
+            <Controls />
+          </ReactFlow>
+        ) : (
+          <div className="loading">Loading nodes…</div>
+        )}
+        <SearchPalette />
+      </main>
+      {showQueue && <QueuePanel onLoad={(wf, label) => openJson(wf, label)} />}
+      <div className="toasts">
+        {toasts.map((t) => (
+          <div key={t.id} className={`toast ${t.kind}`} data-testid={`toast-${t.kind}`}>
+            {t.text}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <ReactFlowProvider>
+      <Editor />
+    </ReactFlowProvider>
+  );
+}
+
+// A handle for tests and debugging: read the graph, load a workflow.
+declare global {
+  interface Window {
+    __loom?: unknown;
+  }
+}
+window.__loom = {
+  graph: () => useGraph.getState(),
+  runtime: () => useRuntime.getState(),
+  native: () => store.exportNative(),
+  api: () => store.exportApi(),
+  load: (json: unknown) => store.loadNative(openWorkflowJson(json, useGraph.getState().catalog).workflow),
+};

@@ -1,0 +1,80 @@
+// Node search: double-click the canvas, or drop a link on empty canvas (then only compatible nodes are listed).
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { fuzzySearch } from '../fuzzy';
+import type { NodeSpec } from '../schema';
+import { typesCompatible } from '../sockets';
+import { addNode, openPalette, useGraph } from '../store';
+
+function compatible(spec: NodeSpec, from: NonNullable<ReturnType<typeof useGraph.getState>['palette']>['from']): boolean {
+  if (!from) return true;
+  if (from.handleType === 'source') return spec.inputs.some((i) => typesCompatible(from.type, i.type));
+  return spec.outputs.some((o) => typesCompatible(o.type, from.type));
+}
+
+export function SearchPalette() {
+  const palette = useGraph((s) => s.palette);
+  const catalog = useGraph((s) => s.catalog);
+  const [query, setQuery] = useState('');
+  const [active, setActive] = useState(0);
+  const listRef = useRef<HTMLUListElement>(null);
+  const candidates = useMemo(
+    () => Object.values(catalog).filter((s) => !s.deprecated && compatible(s, palette?.from)),
+    [catalog, palette],
+  );
+  const results = useMemo(() => fuzzySearch(candidates, query, 40), [candidates, query]);
+
+  useEffect(() => {
+    setQuery('');
+    setActive(0);
+  }, [palette]);
+  useEffect(() => {
+    listRef.current?.children[active]?.scrollIntoView({ block: 'nearest' });
+  }, [active]);
+
+  if (!palette) return null;
+  const choose = (spec: NodeSpec | undefined) => {
+    if (!spec) return;
+    addNode(spec.name, palette.flow, palette.from);
+    openPalette(null);
+  };
+  const left = Math.min(palette.screen.x, window.innerWidth - 380);
+  const top = Math.min(palette.screen.y, window.innerHeight - 420);
+  return (
+    <div className="palette-backdrop" onMouseDown={() => openPalette(null)}>
+      <div className="palette" style={{ left, top }} onMouseDown={(e) => e.stopPropagation()} data-testid="palette">
+        <input
+          autoFocus
+          placeholder={palette.from ? `Nodes accepting ${palette.from.type}…` : 'Search nodes…'}
+          value={query}
+          onChange={(e) => {
+            setQuery(e.target.value);
+            setActive(0);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'ArrowDown') setActive((a) => Math.min(a + 1, results.length - 1));
+            else if (e.key === 'ArrowUp') setActive((a) => Math.max(a - 1, 0));
+            else if (e.key === 'Enter') choose(results[active]);
+            else if (e.key === 'Escape') openPalette(null);
+            else return;
+            e.preventDefault();
+          }}
+        />
+        <ul ref={listRef}>
+          {results.map((spec, i) => (
+            <li
+              key={spec.name}
+              className={i === active ? 'active' : ''}
+              data-node-type={spec.name}
+              onMouseEnter={() => setActive(i)}
+              onClick={() => choose(spec)}
+            >
+              <span className="name">{spec.displayName}</span>
+              <span className="category">{spec.category}</span>
+            </li>
+          ))}
+          {results.length === 0 && <li className="empty">No matching node</li>}
+        </ul>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,370 @@
+// The editor's graph state and every action that changes it (each undoable change records a snapshot first).
+import {
+  type Connection,
+  type Edge,
+  type EdgeChange,
+  type NodeChange,
+  applyEdgeChanges,
+  applyNodeChanges,
+} from '@xyflow/react';
+import { create } from 'zustand';
+import { type ClipboardPayload, copyNodes, pasteNodes } from './clipboard';
+import { toApiPrompt } from './formats/api';
+import { type NativeWorkflow, fromNative, toNative } from './formats/native';
+import {
+  type AnyNode,
+  type EditorGraph,
+  type FrameNode,
+  type LoomNode,
+  type NodeMode,
+  type SeedControl,
+  connect,
+  inName,
+  inferRerouteTypes,
+  isFrame,
+  isLoom,
+  makeEdge,
+  nextId,
+  outIndex,
+  sourceType,
+  targetType,
+  wouldCreateCycle,
+} from './graph';
+import { UndoStack } from './history';
+import { type Catalog, defaultValues } from './schema';
+import { nextSeed } from './seed';
+import { linkProblem } from './sockets';
+
+interface Snapshot {
+  nodes: AnyNode[];
+  edges: Edge[];
+}
+
+export interface PaletteRequest {
+  screen: { x: number; y: number };
+  flow: { x: number; y: number };
+  /** Set when the palette was opened by dropping a link on empty canvas. */
+  from?: { nodeId: string; handleId: string; handleType: 'source' | 'target'; type: string };
+}
+
+interface GraphState {
+  catalog: Catalog;
+  nodes: AnyNode[];
+  edges: Edge[];
+  /** node id -> names of linked inputs joined by '|', so nodes re-render only when their links change. */
+  linked: Record<string, string>;
+  palette: PaletteRequest | null;
+  workflowName: string;
+  revision: number;
+}
+
+const history = new UndoStack<Snapshot>();
+
+export const useGraph = create<GraphState>(() => ({
+  catalog: {},
+  nodes: [],
+  edges: [],
+  linked: {},
+  palette: null,
+  workflowName: 'workflow',
+  revision: 0,
+}));
+
+const get = () => useGraph.getState();
+
+function linkedIndex(edges: Edge[]): Record<string, string> {
+  const m: Record<string, string[]> = {};
+  for (const e of edges) (m[e.target] ??= []).push(inName(e.targetHandle));
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = v.sort().join('|');
+  return out;
+}
+
+function setGraph(nodes: AnyNode[], edges: Edge[]): void {
+  const s = get();
+  const typed = edges !== s.edges ? inferRerouteTypes(nodes, edges, s.catalog) : nodes;
+  useGraph.setState({
+    nodes: typed,
+    edges,
+    linked: edges !== s.edges ? linkedIndex(edges) : s.linked,
+    revision: s.revision + 1,
+  });
+}
+
+/** Record the current graph as an undo point. `key` coalesces repeated edits of one field. */
+export function checkpoint(key: string | null = null): void {
+  const { nodes, edges } = get();
+  history.record({ nodes, edges }, key);
+}
+
+export function undo(): boolean {
+  const { nodes, edges } = get();
+  const prev = history.undo({ nodes, edges });
+  if (!prev) return false;
+  setGraph(prev.nodes, prev.edges);
+  return true;
+}
+
+export function redo(): boolean {
+  const { nodes, edges } = get();
+  const next = history.redo({ nodes, edges });
+  if (!next) return false;
+  setGraph(next.nodes, next.edges);
+  return true;
+}
+
+export function setCatalog(catalog: Catalog): void {
+  useGraph.setState({ catalog });
+}
+
+export function onNodesChange(changes: NodeChange<AnyNode>[]): void {
+  const s = get();
+  setGraph(applyNodeChanges(changes, s.nodes), s.edges);
+}
+
+export function onEdgesChange(changes: EdgeChange[]): void {
+  const s = get();
+  const edges = applyEdgeChanges(changes, s.edges);
+  setGraph(s.nodes, edges);
+}
+
+/** Why a proposed connection is refused (type, self-link, cycle), or null. */
+export function connectionProblem(c: Connection | Edge): string | null {
+  const s = get();
+  const src = s.nodes.find((n) => n.id === c.source);
+  const tgt = s.nodes.find((n) => n.id === c.target);
+  if (!src || !tgt) return 'unknown node';
+  return linkProblem(
+    {
+      source: c.source,
+      target: c.target,
+      sourceType: sourceType(src, c.sourceHandle, s.catalog),
+      targetType: targetType(tgt, c.targetHandle, s.catalog),
+    },
+    wouldCreateCycle(
+      s.edges.filter((e) => !(e.target === c.target && e.targetHandle === c.targetHandle)),
+      c.source,
+      c.target,
+    ),
+  );
+}
+
+export function addConnection(c: Connection): void {
+  if (connectionProblem(c)) return;
+  const s = get();
+  checkpoint();
+  const src = s.nodes.find((n) => n.id === c.source);
+  const edge = makeEdge(c.source, outIndex(c.sourceHandle), c.target, inName(c.targetHandle), sourceType(src, c.sourceHandle, s.catalog));
+  setGraph(s.nodes, connect(s.edges, edge));
+}
+
+function mapNode(id: string, fn: (n: AnyNode) => AnyNode): void {
+  const s = get();
+  setGraph(
+    s.nodes.map((n) => (n.id === id ? fn(n) : n)),
+    s.edges,
+  );
+}
+
+export function setWidgetValue(id: string, name: string, value: unknown): void {
+  checkpoint(`w:${id}:${name}`);
+  mapNode(id, (n) => (isLoom(n) ? { ...n, data: { ...n.data, values: { ...n.data.values, [name]: value } } } : n));
+}
+
+export function setSeedControl(id: string, name: string, control: SeedControl): void {
+  checkpoint();
+  mapNode(id, (n) => (isLoom(n) ? { ...n, data: { ...n.data, controls: { ...n.data.controls, [name]: control } } } : n));
+}
+
+export function setTitle(id: string, title: string): void {
+  checkpoint();
+  mapNode(id, (n) => (isLoom(n) || isFrame(n) ? ({ ...n, data: { ...n.data, title: title || undefined } } as AnyNode) : n));
+}
+
+/** Create a node of a type at a flow position; optionally link it to the handle a link was dragged from. */
+export function addNode(classType: string, position: { x: number; y: number }, from?: PaletteRequest['from']): string | null {
+  const s = get();
+  const spec = s.catalog[classType];
+  if (!spec) return null;
+  checkpoint();
+  const id = nextId(s.nodes);
+  const controls: Record<string, SeedControl> = {};
+  for (const i of spec.inputs) if (i.widget?.seedControl) controls[i.name] = 'randomize';
+  const node: LoomNode = {
+    id,
+    type: 'loom',
+    position,
+    selected: false,
+    data: { classType, values: defaultValues(spec), controls },
+  };
+  let edges = s.edges;
+  if (from) {
+    if (from.handleType === 'source') {
+      const input = spec.inputs.find((i) => linkProblem({ source: from.nodeId, target: id, sourceType: from.type, targetType: i.type }, false) === null && !i.widget)
+        ?? spec.inputs.find((i) => linkProblem({ source: from.nodeId, target: id, sourceType: from.type, targetType: i.type }, false) === null);
+      if (input) edges = connect(edges, makeEdge(from.nodeId, outIndex(from.handleId), id, input.name, from.type));
+    } else {
+      const out = spec.outputs.findIndex((o) => linkProblem({ source: id, target: from.nodeId, sourceType: o.type, targetType: from.type }, false) === null);
+      if (out >= 0) edges = connect(edges, makeEdge(id, out, from.nodeId, inName(from.handleId), spec.outputs[out].type));
+    }
+  }
+  setGraph([...s.nodes, node], edges);
+  return id;
+}
+
+export function addReroute(position: { x: number; y: number }): string {
+  const s = get();
+  checkpoint();
+  const id = nextId(s.nodes);
+  setGraph([...s.nodes, { id, type: 'reroute', position, data: { type: '*' } }], s.edges);
+  return id;
+}
+
+/** Put a titled frame around the selected nodes (or an empty one at `at`). */
+export function groupSelection(at?: { x: number; y: number }): void {
+  const s = get();
+  const sel = s.nodes.filter((n) => n.selected && !isFrame(n));
+  checkpoint();
+  let box = { x: at?.x ?? 0, y: at?.y ?? 0, w: 400, h: 300 };
+  if (sel.length) {
+    const x0 = Math.min(...sel.map((n) => n.position.x)) - 20;
+    const y0 = Math.min(...sel.map((n) => n.position.y)) - 50;
+    const x1 = Math.max(...sel.map((n) => n.position.x + (n.measured?.width ?? 240))) + 20;
+    const y1 = Math.max(...sel.map((n) => n.position.y + (n.measured?.height ?? 120))) + 20;
+    box = { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  }
+  const frame: FrameNode = {
+    id: `g${Date.now().toString(36)}`,
+    type: 'frame',
+    position: { x: box.x, y: box.y },
+    width: box.w,
+    height: box.h,
+    zIndex: -1,
+    data: { title: 'Group', color: '#3f789e' },
+  };
+  setGraph([frame, ...s.nodes], s.edges);
+}
+
+/** Toggle mute or bypass on the selected nodes (all get the mode unless all already have it). */
+export function toggleMode(mode: NodeMode): void {
+  const s = get();
+  const sel = s.nodes.filter((n): n is LoomNode => !!n.selected && isLoom(n));
+  if (!sel.length) return;
+  checkpoint();
+  const allHave = sel.every((n) => n.data.mode === mode);
+  const ids = new Set(sel.map((n) => n.id));
+  setGraph(
+    s.nodes.map((n) =>
+      ids.has(n.id) && isLoom(n) ? ({ ...n, data: { ...n.data, mode: allHave ? undefined : mode } } as AnyNode) : n,
+    ),
+    s.edges,
+  );
+}
+
+export function deleteSelected(): void {
+  const s = get();
+  const ids = new Set(s.nodes.filter((n) => n.selected).map((n) => n.id));
+  const selectedEdges = new Set(s.edges.filter((e) => e.selected).map((e) => e.id));
+  if (!ids.size && !selectedEdges.size) return;
+  checkpoint();
+  setGraph(
+    s.nodes.filter((n) => !ids.has(n.id)),
+    s.edges.filter((e) => !ids.has(e.source) && !ids.has(e.target) && !selectedEdges.has(e.id)),
+  );
+}
+
+export function selectAll(): void {
+  const s = get();
+  setGraph(
+    s.nodes.map((n) => (n.selected ? n : { ...n, selected: true })),
+    s.edges,
+  );
+}
+
+export function copySelection(): ClipboardPayload | null {
+  const s = get();
+  const ids = s.nodes.filter((n) => n.selected).map((n) => n.id);
+  return ids.length ? copyNodes({ nodes: s.nodes, edges: s.edges }, ids) : null;
+}
+
+export function paste(payload: ClipboardPayload, at: { x: number; y: number } | null, withLinks: boolean): void {
+  const s = get();
+  checkpoint();
+  const g = pasteNodes({ nodes: s.nodes, edges: s.edges }, payload, at, withLinks);
+  setGraph(g.nodes, g.edges);
+}
+
+export function duplicateSelection(): void {
+  const payload = copySelection();
+  if (payload) paste(payload, null, false);
+}
+
+export function currentGraph(viewport?: EditorGraph['viewport']): EditorGraph {
+  const s = get();
+  return { nodes: s.nodes, edges: s.edges, viewport };
+}
+
+export function exportNative(viewport?: EditorGraph['viewport']): NativeWorkflow {
+  return toNative(currentGraph(viewport), get().catalog);
+}
+
+export function exportApi() {
+  return toApiPrompt(currentGraph(), get().catalog);
+}
+
+/** Replace the graph with a workflow (undoable). Returns the viewport the file asked for. */
+export function loadNative(wf: NativeWorkflow, name?: string): EditorGraph['viewport'] {
+  const g = fromNative(wf, get().catalog);
+  checkpoint();
+  setGraph(g.nodes, g.edges);
+  if (name) useGraph.setState({ workflowName: name });
+  return g.viewport;
+}
+
+export function clearGraph(): void {
+  checkpoint();
+  setGraph([], []);
+  useGraph.setState({ workflowName: 'workflow' });
+}
+
+/** Apply "control after generate" to every seed widget (not linked, node active) before a run. */
+export function applySeedControls(): void {
+  const s = get();
+  let changed = false;
+  const nodes = s.nodes.map((n) => {
+    if (!isLoom(n) || n.data.mode) return n;
+    const spec = s.catalog[n.data.classType];
+    const linked = new Set((s.linked[n.id] ?? '').split('|'));
+    let values = n.data.values;
+    for (const input of spec?.inputs ?? []) {
+      const control = n.data.controls?.[input.name] ?? 'randomize';
+      if (!input.widget?.seedControl || control === 'fixed' || linked.has(input.name)) continue;
+      const cur = Number(values[input.name] ?? 0);
+      values = { ...values, [input.name]: nextSeed(cur, control, input.widget.min ?? 0, input.widget.max) };
+    }
+    if (values === n.data.values) return n;
+    changed = true;
+    return { ...n, data: { ...n.data, values } } as AnyNode;
+  });
+  if (changed) setGraph(nodes, s.edges);
+}
+
+export function openPalette(req: PaletteRequest | null): void {
+  useGraph.setState({ palette: req });
+}
+
+/** Move the nodes inside frames along with them while a frame is dragged. */
+export function moveNodes(positions: Map<string, { x: number; y: number }>): void {
+  const s = get();
+  setGraph(
+    s.nodes.map((n) => {
+      const p = positions.get(n.id);
+      return p ? { ...n, position: p } : n;
+    }),
+    s.edges,
+  );
+}
+
+export function resizeFrame(id: string, width: number, height: number, x: number, y: number): void {
+  mapNode(id, (n) => ({ ...n, width, height, position: { x, y } }));
+}
