@@ -1,0 +1,185 @@
+"""Image nodes with ComfyUI's names, inputs and defaults: load, save, preview, scale, invert, Canny."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import torch
+
+import folders
+from graph.sockets import Socket
+from graph.spec import Effects, NoOutputs, Outputs, node
+from graph.widgets import MAX_RESOLUTION, Choices, Hidden, ImageUpload, Range, Text
+from imaging.canny import canny_edges
+from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL, SAVE_COMPRESS_LEVEL, save_png
+from imaging.resize import CropMethod, ImageUpscaleMethod, scale_images
+from imaging.tensors import check_image_tensor, load_image_frames, load_mask_channel, tensor_to_pil
+
+ImageTensor = Annotated[torch.Tensor, Socket("IMAGE")]
+MaskTensor = Annotated[torch.Tensor, Socket("MASK")]
+PromptGraph = Annotated[dict[str, Any] | None, Hidden("PROMPT")]
+ExtraPngInfo = Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")]
+
+
+def input_images() -> list[str]:
+    """The image files in input/ (subfolders included): LoadImage's options."""
+    return folders.list_input_files(folders.IMAGE_EXTENSIONS)
+
+
+InputImage = Annotated[str, Choices(input_images, source="input images"), ImageUpload()]
+
+
+def _input_file_hash(values: Mapping[str, Any]) -> str:
+    """The content hash of the chosen input image: a replaced file reruns the node."""
+    return folders.content_hash(folders.resolve_path("input", str(values["image"])))
+
+
+class LoadedImage(Outputs):
+    image: ImageTensor
+    mask: MaskTensor
+
+
+class MaskResult(Outputs):
+    mask: MaskTensor
+
+
+class ImageResult(Outputs):
+    image: ImageTensor
+
+
+@node(
+    "LoadImage",
+    category="image",
+    display_name="Load Image",
+    effects=Effects.READS_FILES,
+    fingerprint=_input_file_hash,
+)
+def load_image(image: InputImage) -> LoadedImage:
+    """Load an image from input/: all frames as a batch, and a mask from its alpha (1 - alpha)."""
+    images, masks = load_image_frames(folders.resolve_path("input", image))
+    return LoadedImage(image=images, mask=masks)
+
+
+@node(
+    "LoadImageMask",
+    category="mask",
+    display_name="Load Image (as Mask)",
+    effects=Effects.READS_FILES,
+    fingerprint=_input_file_hash,
+)
+def load_image_mask(image: InputImage, channel: Literal["alpha", "red", "green", "blue"]) -> MaskResult:
+    """Load one channel of an image from input/ as a mask (alpha is inverted: 1 - alpha)."""
+    return MaskResult(mask=load_mask_channel(folders.resolve_path("input", image), channel))
+
+
+def write_images(
+    images: torch.Tensor,
+    filename_prefix: str,
+    *,
+    kind: str,
+    prompt: dict[str, Any] | None,
+    extra_pnginfo: dict[str, Any] | None,
+    compress_level: int,
+) -> NoOutputs:
+    """Save a batch as `prefix_NNNNN_.png` in the folder of `kind`, with ComfyUI's metadata and ui record."""
+    check_image_tensor(images)
+    height, width = int(images.shape[1]), int(images.shape[2])
+    target = folders.save_target(filename_prefix, width, height, kind=kind)
+    target.folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    for index, image in enumerate(images):
+        name = target.file_name(index, "png").replace("%batch_num%", str(index))
+        save_png(
+            tensor_to_pil(image),
+            target.folder / name,
+            prompt=prompt,
+            extra_pnginfo=extra_pnginfo,
+            compress_level=compress_level,
+        )
+        results.append({"filename": name, "subfolder": target.subfolder, "type": kind})
+    return NoOutputs(ui={"images": results})
+
+
+@node("SaveImage", category="image", display_name="Save Image", effects=Effects.WRITES_FILES)
+def save_image(
+    images: ImageTensor,
+    filename_prefix: Annotated[str, Text()] = "ComfyUI",
+    prompt: PromptGraph = None,
+    extra_pnginfo: ExtraPngInfo = None,
+) -> NoOutputs:
+    """Save images to output/ as PNGs that carry the workflow (`prompt` and `workflow` chunks, as ComfyUI)."""
+    return write_images(
+        images,
+        filename_prefix,
+        kind="output",
+        prompt=prompt,
+        extra_pnginfo=extra_pnginfo,
+        compress_level=SAVE_COMPRESS_LEVEL,
+    )
+
+
+@node("PreviewImage", category="image", display_name="Preview Image", effects=Effects.WRITES_FILES)
+def preview_image(images: ImageTensor, prompt: PromptGraph = None, extra_pnginfo: ExtraPngInfo = None) -> NoOutputs:
+    """Save images to temp/ for viewing (emptied at start and exit)."""
+    suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+    return write_images(
+        images,
+        f"ComfyUI_temp_{suffix}",
+        kind="temp",
+        prompt=prompt,
+        extra_pnginfo=extra_pnginfo,
+        compress_level=PREVIEW_COMPRESS_LEVEL,
+    )
+
+
+Size = Annotated[int, Range(0, MAX_RESOLUTION, step=1)]
+
+
+@node("ImageScale", category="image/upscaling", display_name="Upscale Image")
+def image_scale(
+    image: ImageTensor,
+    upscale_method: ImageUpscaleMethod,
+    width: Size = 512,
+    height: Size = 512,
+    crop: CropMethod = "disabled",
+) -> ImageResult:
+    """Resize to width x height; 0 for one side keeps the aspect ratio; `center` crops to the new aspect."""
+    check_image_tensor(image, "image")
+    return ImageResult(image=scale_images(image, upscale_method, width, height, crop))
+
+
+@node("ImageScaleBy", category="image/upscaling", display_name="Upscale Image By")
+def image_scale_by(
+    image: ImageTensor,
+    upscale_method: ImageUpscaleMethod,
+    scale_by: Annotated[float, Range(0.01, 8.0, step=0.01)] = 1.0,
+) -> ImageResult:
+    """Resize by a factor (each side rounded to whole pixels)."""
+    check_image_tensor(image, "image")
+    width = max(1, round(image.shape[2] * scale_by))
+    height = max(1, round(image.shape[1] * scale_by))
+    return ImageResult(image=scale_images(image, upscale_method, width, height, "disabled"))
+
+
+@node("ImageInvert", category="image", display_name="Invert Image")
+def image_invert(image: ImageTensor) -> ImageResult:
+    """1 - image."""
+    check_image_tensor(image, "image")
+    return ImageResult(image=1.0 - image)
+
+
+Threshold = Annotated[float, Range(0.01, 0.99, step=0.01)]
+
+
+@node("Canny", category="image/preprocessors", display_name="Canny")
+def canny(image: ImageTensor, low_threshold: Threshold = 0.4, high_threshold: Threshold = 0.8) -> ImageResult:
+    """Edge map (white edges on black) for ControlNet; thresholds apply to the gradient of the 0..1 image."""
+    check_image_tensor(image, "image")
+    if low_threshold > high_threshold:
+        raise ValueError(
+            f"Canny: low_threshold ({low_threshold}) must not be above high_threshold ({high_threshold})"
+        )
+    return ImageResult(image=canny_edges(image, low_threshold, high_threshold))
