@@ -1,0 +1,1 @@
+"""HTTP + websocket API: aiohttp routes, websocket hub, persistent job queue and history."""

@@ -1,0 +1,103 @@
+"""The API's one doorway into the engine: read + validate a submission, convert formats, run a stored job."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from api.store import Job
+from graph.formats import WorkflowFormatError, load_workflow, to_api_prompt, to_native
+from graph.registry import NodeRegistry
+
+
+class PromptRejected(Exception):
+    """A submission that failed to parse or validate; `body` is ComfyUI's 400 response body."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("error", {}).get("message", "invalid prompt")))
+        self.body = body
+
+
+def format_error_body(error: WorkflowFormatError) -> dict[str, Any]:
+    """ComfyUI's 400 shape for a workflow that could not even be read (blamed on a node when known)."""
+    node_errors: dict[str, Any] = {}
+    if error.node_id is not None:
+        node_errors[error.node_id] = {
+            "errors": [{
+                "type": "invalid_prompt",
+                "message": str(error),
+                "details": str(error),
+                "extra_info": {"input_name": error.input_name} if error.input_name else {},
+            }],
+            "dependent_outputs": [],
+            "class_type": None,
+        }
+    return {
+        "error": {"type": "invalid_prompt", "message": str(error), "details": "", "extra_info": {}},
+        "node_errors": node_errors,
+    }
+
+
+class Interrupt:
+    """A per-job stop flag, settable from any thread (the executor polls it between nodes and steps)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+class EngineAdapter:
+    """Adapts graph.formats / graph.validate / graph.executor to what the routes and the worker need."""
+
+    def __init__(self, registry: NodeRegistry) -> None:
+        from graph.executor import Executor
+
+        self.registry = registry
+        self.executor = Executor(registry)
+
+    def _load(self, data: Any) -> Any:
+        try:
+            return load_workflow(data, self.registry)
+        except WorkflowFormatError as error:
+            raise PromptRejected(format_error_body(error)) from None
+
+    def prepare(self, data: Any, targets: list[str] | None) -> dict[str, Any]:
+        """The API prompt to queue; raises PromptRejected with ComfyUI's 400 body if anything is invalid."""
+        from graph.validate import comfy_error_response, validate
+
+        workflow = self._load(data)
+        issues = validate(workflow, self.registry, targets=targets or None)
+        if issues:
+            raise PromptRejected(comfy_error_response(issues))
+        return to_api_prompt(workflow, self.registry)
+
+    def convert(self, data: Any) -> dict[str, Any]:
+        """Any accepted format → both the API prompt and our native file."""
+        workflow = self._load(data)
+        return {"prompt": to_api_prompt(workflow, self.registry), "workflow": to_native(workflow)}
+
+    def new_interrupt(self) -> Interrupt:
+        return Interrupt()
+
+    def run(self, job: Job, emit: Callable[[object], None], interrupt: Any) -> None:
+        """Run a queued job to its end; every outcome arrives through `emit` as graph.events."""
+        workflow = self._load(job.prompt)
+        hidden = {"PROMPT": job.prompt, "EXTRA_PNGINFO": job.extra_data.get("extra_pnginfo")}
+        self.executor.run(workflow, job_id=job.id, emit=emit, interrupt=interrupt, hidden=hidden,
+                          targets=job.targets or None)
+
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached outputs and loaded models (between jobs)."""
+        clear = getattr(getattr(self.executor, "cache", None), "clear", None)
+        if callable(clear):
+            clear()
+
+    def node_type(self, job: Job, node_id: str) -> str:
+        node = job.prompt.get(node_id)
+        return str(node.get("class_type", "")) if isinstance(node, dict) else ""

@@ -1,0 +1,190 @@
+"""The websocket hub: per-client routing of job events, bounded per-client buffers, reconnect with state.
+
+Everything here runs on the event loop; the worker thread reaches it through `loop.call_soon_threadsafe`.
+A client that falls `buffer` messages behind is disconnected instead of buffering without bound, and a failed
+send only ever drops that client: the job that produced the message never sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+log = logging.getLogger(__name__)
+
+#: Binary frame event types (ComfyUI's `protocol.py`).
+PREVIEW_IMAGE = 1
+IMAGE_TYPE_JPEG = 1
+IMAGE_TYPE_PNG = 2
+#: Inbound websocket messages are tiny (feature flags); anything larger closes the socket with 1009.
+MAX_INBOUND_MESSAGE = 64 * 1024
+MAX_CLIENT_ID_LENGTH = 128
+SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
+
+Frame = str | bytes
+
+
+def preview_frame(image_bytes: bytes, image_type: int) -> bytes:
+    """A binary preview frame: event type 1, image type (1 JPEG, 2 PNG), then the encoded image."""
+    return struct.pack(">II", PREVIEW_IMAGE, image_type) + image_bytes
+
+
+@dataclass
+class RunningState:
+    """What a reconnecting client needs to catch up on: the running job and its current node."""
+
+    prompt_id: str
+    client_id: str | None
+    node: str | None = None
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected socket and its outgoing buffer."""
+
+    sid: str
+    socket: web.WebSocketResponse
+    request: web.Request
+    queue: asyncio.Queue[Frame]
+    sender: asyncio.Task[None] | None = None
+    dropped: bool = False
+    features: dict[str, Any] = field(default_factory=dict)
+
+
+class Hub:
+    """Connected websocket clients by client id."""
+
+    def __init__(self, buffer: int, queue_remaining: Callable[[], int]) -> None:
+        self.buffer = buffer
+        self.queue_remaining = queue_remaining
+        self.clients: dict[str, Client] = {}
+        self.running: RunningState | None = None
+        self.dropped_slow_clients = 0
+
+    # -- outgoing ----------------------------------------------------------------------------------------
+
+    def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
+        """Send a `{"type", "data"}` message to one client, or to everyone when `sid` is None."""
+        self._deliver(json.dumps({"type": event, "data": data}), sid)
+
+    def send_binary(self, frame: bytes, sid: str | None = None) -> None:
+        """Send a binary frame (previews) to one client, or to everyone when `sid` is None."""
+        self._deliver(frame, sid)
+
+    def send_status(self) -> None:
+        """Tell everyone how many jobs remain (sent on every queue change)."""
+        self.send("status", self._status_data())
+
+    def _status_data(self, sid: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": self.queue_remaining()}}}
+        if sid is not None:
+            data["sid"] = sid
+        return data
+
+    def _deliver(self, frame: Frame, sid: str | None) -> None:
+        targets = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
+        for client in targets:
+            if client.dropped:
+                continue
+            try:
+                client.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                self._drop(client, "it is not reading its messages")
+
+    def _drop(self, client: Client, reason: str) -> None:
+        """Disconnect a client at once, without waiting on it (its socket may be stuck)."""
+        if client.dropped:
+            return
+        client.dropped = True
+        self.dropped_slow_clients += 1
+        log.warning("websocket client %s disconnected: %s", client.sid, reason)
+        if self.clients.get(client.sid) is client:
+            del self.clients[client.sid]
+        if client.sender is not None:
+            client.sender.cancel()
+        transport = client.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _pump(self, client: Client) -> None:
+        try:
+            while True:
+                frame = await client.queue.get()
+                if isinstance(frame, bytes):
+                    await client.socket.send_bytes(frame)
+                else:
+                    await client.socket.send_str(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a broken socket only ever loses this client
+            log.info("websocket client %s: send failed (%s); dropping it", client.sid, error)
+            self._drop(client, "send failed")
+
+    # -- connections -------------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The `/ws?clientId=` route."""
+        sid = request.query.get("clientId") or uuid.uuid4().hex
+        if len(sid) > MAX_CLIENT_ID_LENGTH or not sid.isprintable():
+            raise web.HTTPBadRequest(text="clientId must be at most 128 printable characters")
+        socket = web.WebSocketResponse(max_msg_size=MAX_INBOUND_MESSAGE, heartbeat=30.0)
+        await socket.prepare(request)
+        previous = self.clients.get(sid)
+        if previous is not None:  # a reconnect: the stale socket gets nothing more
+            self._drop(previous, "replaced by a new connection with the same clientId")
+            self.dropped_slow_clients -= 1
+        client = Client(sid, socket, request, asyncio.Queue(maxsize=self.buffer))
+        self.clients[sid] = client
+        client.sender = asyncio.create_task(self._pump(client))
+        self.send("status", self._status_data(sid), sid)
+        running = self.running
+        if running is not None and running.client_id == sid:
+            self.send("execution_start", {"prompt_id": running.prompt_id}, sid)
+            self.send(
+                "executing",
+                {"node": running.node, "display_node": running.node, "prompt_id": running.prompt_id},
+                sid,
+            )
+        try:
+            await self._receive(client)
+        finally:
+            if self.clients.get(sid) is client:
+                del self.clients[sid]
+            if client.sender is not None:
+                client.sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await client.sender
+        return socket
+
+    async def _receive(self, client: Client) -> None:
+        async for message in client.socket:
+            if message.type == WSMsgType.TEXT:
+                try:
+                    payload = json.loads(message.data)
+                except ValueError:
+                    await client.socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"not JSON")
+                    return
+                if isinstance(payload, dict) and payload.get("type") == "feature_flags":
+                    data = payload.get("data")
+                    client.features = data if isinstance(data, dict) else {}
+                    self.send("feature_flags", SERVER_FEATURE_FLAGS, client.sid)
+            elif message.type == WSMsgType.BINARY:
+                await client.socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary not accepted")
+                return
+            elif message.type == WSMsgType.ERROR:
+                return
+
+    async def close_all(self) -> None:
+        """Close every socket (server shutdown)."""
+        for client in list(self.clients.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.socket.close(code=WSCloseCode.GOING_AWAY), 1.0)

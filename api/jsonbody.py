@@ -1,0 +1,103 @@
+"""Strict JSON request bodies: size-capped, duplicate keys and NaN refused, deep nesting a 400 not a crash."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+class BadRequest(Exception):
+    """A request the server refuses; becomes a JSON error response with `status`."""
+
+    def __init__(self, status: int, error_type: str, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        """ComfyUI's error shape: `{"error": {type, message, details, extra_info}, "node_errors": {}}`."""
+        return {
+            "error": {"type": self.error_type, "message": self.message, "details": self.details, "extra_info": {}},
+            "node_errors": {},
+        }
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise BadRequest(400, "invalid_json", f"duplicate key {key!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise BadRequest(400, "invalid_json", f"{name} is not valid JSON (numbers must be finite)")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a JSON document strictly (raises BadRequest 400 with type `invalid_json`)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(400, "invalid_json", "the body is not UTF-8", str(error)) from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except json.JSONDecodeError as error:
+        raise BadRequest(400, "invalid_json", "the body is not valid JSON", str(error)) from None
+    except RecursionError:
+        raise BadRequest(400, "invalid_json", "the JSON document is nested too deeply") from None
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """Read at most `limit` bytes of body (413 beyond, before parsing) and decode it strictly."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BadRequest(413, "too_large", f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, "too_large", f"the body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    return parse_json(raw)
+
+
+async def read_json_object(request: web.Request, limit: int, *, allow_empty: bool = True) -> dict[str, Any]:
+    """A JSON body that must be an object (an empty body counts as `{}` when `allow_empty`)."""
+    data = await read_json(request, limit)
+    if data is None and allow_empty:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest(
+            400, "invalid_body", f"the body must be a JSON object, got {json_type_name(data)}"
+        )
+    return data
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def error_response(error: BadRequest) -> web.Response:
+    """The JSON response for a refused request."""
+    return web.json_response(error.body(), status=error.status)

@@ -1,0 +1,227 @@
+"""The one worker thread: takes jobs from the store in priority order, runs them, records the outcome.
+
+Nodes run on this thread, so the event loop stays free to answer requests. Events reach websocket clients
+through `loop.call_soon_threadsafe`; nothing a client does (or fails to do) can block or fail a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PIL import Image, ImageOps
+
+from api.hub import IMAGE_TYPE_JPEG, Hub, RunningState, preview_frame
+from api.messages import HISTORY_TYPES, TERMINAL_TYPES, Translator
+from api.store import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class InterruptSignal(Protocol):
+    def set(self) -> None: ...
+
+
+class JobEngine(Protocol):
+    """What the worker needs from the engine (api/engine.py adapts graph.executor to this)."""
+
+    def new_interrupt(self) -> InterruptSignal: ...
+
+    def run(self, job: Job, emit: Callable[[object], None], interrupt: InterruptSignal) -> None: ...
+
+    def free(self, unload_models: bool, free_memory: bool) -> None: ...
+
+    def node_type(self, job: Job, node_id: str) -> str: ...
+
+
+@dataclass
+class _Running:
+    job: Job
+    interrupt: InterruptSignal
+    translator: Translator
+    outputs: dict[str, Any] = field(default_factory=dict)
+    messages: list[list[Any]] = field(default_factory=list)
+    held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    status: JobStatus | None = None
+    error: dict[str, Any] | None = None
+
+
+class Worker:
+    """Runs one job at a time on a daemon thread."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine: JobEngine,
+        hub: Hub,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        preview_method: str,
+        preview_size: int,
+        on_finished: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.hub = hub
+        self.loop = loop
+        self.preview_method = preview_method
+        self.preview_size = preview_size
+        self.on_finished = on_finished
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._current: _Running | None = None
+        self._free_request: tuple[bool, bool] | None = None
+        self._thread = threading.Thread(target=self._loop, name="job-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to finish (interrupting the running job) and wait for it."""
+        self._stop.set()
+        self.interrupt(None)
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """A job was queued."""
+        self._wake.set()
+
+    def running_job_id(self) -> str | None:
+        with self._lock:
+            return self._current.job.id if self._current else None
+
+    def interrupt(self, prompt_id: str | None) -> bool:
+        """Interrupt the running job (only if it is `prompt_id`, when given); returns whether one was."""
+        with self._lock:
+            current = self._current
+            if current is None or (prompt_id is not None and current.job.id != prompt_id):
+                return False
+            current.interrupt.set()
+            return True
+
+    def request_free(self, unload_models: bool, free_memory: bool) -> None:
+        """Free memory after the current job (ComfyUI's /free only sets flags too)."""
+        with self._lock:
+            previous = self._free_request or (False, False)
+            self._free_request = (previous[0] or unload_models, previous[1] or free_memory)
+        self._wake.set()
+
+    # -- the thread ---------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            while not self._stop.is_set():
+                self._apply_free()
+                job = self.store.claim_next()
+                if job is None:
+                    break
+                self._run(job)
+
+    def _apply_free(self) -> None:
+        with self._lock:
+            request, self._free_request = self._free_request, None
+        if request is not None:
+            try:
+                self.engine.free(*request)
+            except Exception:
+                log.exception("freeing memory failed")
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is shutting down
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def _run(self, job: Job) -> None:
+        translator = Translator(job.id, lambda node: self.engine.node_type(job, node))
+        running = _Running(job, self.engine.new_interrupt(), translator)
+        with self._lock:
+            self._current = running
+        self._post(self._set_running, RunningState(job.id, job.client_id))
+        self._post(self.hub.send_status)
+        try:
+            self.engine.run(job, lambda event: self._on_event(running, event), running.interrupt)
+        except Exception as error:  # an engine bug must fail this job, not the worker
+            log.exception("job %s failed outside any node", job.id)
+            running.status = "failed"
+            running.error = {"message": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+            failure: dict[str, Any] = {
+                "prompt_id": job.id, "node_id": None, "node_type": None, "executed": [],
+                "exception_message": str(error), "exception_type": type(error).__name__,
+                "traceback": traceback.format_exception(error), "current_inputs": {}, "current_outputs": [],
+                "timestamp": _now_ms(),
+            }
+            running.messages.append(["execution_error", failure])
+            running.held.append(("execution_error", failure))
+        status: JobStatus = running.status or "failed"
+        if running.status is None:
+            running.error = running.error or {"message": "the engine ended the job without an outcome"}
+        self.store.finish(job.id, status, running.outputs, running.messages, running.error)
+        with self._lock:
+            self._current = None
+        for event, data in running.held:
+            self._post(self.hub.send, event, data, job.client_id)
+        self._post(self._finish_messages, job)
+
+    def _set_running(self, state: RunningState | None) -> None:
+        self.hub.running = state
+
+    def _finish_messages(self, job: Job) -> None:
+        self.hub.running = None
+        # ComfyUI's "finished" signal, sent after the history entry is written.
+        self.hub.send("executing", {"node": None, "display_node": None, "prompt_id": job.id}, job.client_id)
+        self.hub.send_status()
+        self.on_finished(job.id)
+
+    def _on_event(self, running: _Running, event: object) -> None:
+        """Called by the engine on this thread for every event of the running job."""
+        try:
+            self._translate(running, event)
+        except Exception:  # reporting must never break the job
+            log.exception("could not report event %r", event)
+
+    def _translate(self, running: _Running, event: object) -> None:
+        job = running.job
+        for message in running.translator.messages(event):
+            if message.type in HISTORY_TYPES:
+                running.messages.append([message.type, message.data])
+            if message.outcome is not None:
+                running.status = message.outcome
+                if message.outcome != "succeeded":
+                    running.error = message.data
+            if message.output is not None:
+                running.outputs[message.output[0]] = message.output[1]
+            if message.type == "executing":
+                node = message.data.get("node")
+                self._post(self._set_node, job.id, node)
+            if message.type in TERMINAL_TYPES:
+                running.held.append((message.type, message.data))
+            else:
+                self._post(self.hub.send, message.type, message.data, job.client_id)
+        preview = running.translator.preview(event)
+        if preview is not None and self.preview_method != "none":
+            self._post(self.hub.send_binary, self._encode_preview(preview), job.client_id)
+
+    def _set_node(self, prompt_id: str, node: str | None) -> None:
+        if self.hub.running is not None and self.hub.running.prompt_id == prompt_id:
+            self.hub.running.node = node
+
+    def _encode_preview(self, image: Image.Image) -> bytes:
+        small = ImageOps.contain(image.convert("RGB"), (self.preview_size, self.preview_size))
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=95)
+        return preview_frame(buffer.getvalue(), IMAGE_TYPE_JPEG)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

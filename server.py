@@ -1,0 +1,94 @@
+"""Latent Loom's entry point.
+
+    python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
+    python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
+    python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+CLI_COMMANDS = ("run", "demo-model")
+JOB_DATABASE = Path("latent_loom") / "jobs.sqlite3"
+
+
+def serve(argv: list[str]) -> int:
+    """Parse flags, load the node catalog, open the job store and serve until interrupted."""
+    from api.config import ConfigError, config_from_args
+
+    try:
+        config = config_from_args(argv)
+    except ConfigError as error:
+        print(f"server.py: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if config.cpu:
+        os.environ["LATENT_LOOM_DEVICE"] = "cpu"  # read by diffusion.devices before any model loads
+
+    from aiohttp import web
+
+    import folders
+    import nodes
+    from api.app import create_app
+    from api.engine import EngineAdapter
+    from api.store import JobStore
+    from graph.registry import REGISTRY
+
+    try:
+        layout = folders.configure(
+            config.base_directory,
+            input_directory=config.input_directory,
+            output_directory=config.output_directory,
+            temp_directory=config.temp_directory,
+            user_directory=config.user_directory,
+            extra_model_paths_configs=list(config.extra_model_paths_config),
+        )
+    except folders.ExtraModelPathsError as error:
+        print(f"server.py: error: {error}", file=sys.stderr)
+        return 2
+    layout.ensure_layout()
+    layout.clean_temp()
+    plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
+    plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
+    nodes.load_catalog(None)
+    for directory in plugin_dirs:
+        _load_plugins(directory)
+    for failure in REGISTRY.load_errors:
+        logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)
+    store = JobStore(layout.user_directory / JOB_DATABASE, config.history_size)
+    app = create_app(config, layout, EngineAdapter(REGISTRY), store)
+    hosts = list(config.listen)
+    shown = ", ".join(f"http://{'[' + h + ']' if ':' in h else h}:{config.port}" for h in hosts)
+    print(f"Latent Loom: serving on {shown}", flush=True)
+    web.run_app(app, host=hosts, port=config.port, print=None, access_log=None, shutdown_timeout=5.0)
+    return 0
+
+
+def _load_plugins(directory: Path) -> None:
+    from graph.registry import REGISTRY
+
+    if directory.is_dir():
+        for entry in sorted(directory.iterdir()):
+            is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
+            if is_module and not entry.name.startswith(("_", ".")):
+                REGISTRY.load_file(entry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch: the CLI subcommands go to cli.main, everything else serves."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in CLI_COMMANDS:
+        import cli
+
+        result: int = cli.main(args)
+        return result
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
