@@ -51,6 +51,11 @@ def is_known_socket_type(name: str) -> bool:
 def types_compatible(output_type: str, input_type: str) -> bool:
     """Whether a link from an output of `output_type` may feed an input of `input_type`.
 
-    "*" on either side is a wildcard (reroutes and primitive nodes); everything else is nominal.
+    "*" on either side is a wildcard (reroutes and primitive nodes); everything else is nominal. A
+    comma-separated name ("INT,FLOAT", ComfyUI's multi-type sockets) matches when the two sets share a type.
     """
-    return output_type == input_type or "*" in (output_type, input_type)
+    if output_type == input_type or "*" in (output_type, input_type):
+        return True
+    if "," in output_type or "," in input_type:
+        return bool(set(output_type.split(",")) & set(input_type.split(",")))
+    return False

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
 
 from graph.sockets import Socket
 from graph.widgets import (
@@ -33,6 +34,9 @@ from graph.widgets import (
     Toggle,
     Tooltip,
 )
+
+if TYPE_CHECKING:
+    from graph.registry import NodeRegistry
 
 
 class Effects(enum.Flag):
@@ -144,10 +148,12 @@ class NodeSpec:
 
     def input(self, name: str) -> InputSpec | None:
         """The input called `name`, or None."""
-        for spec in self.inputs:
-            if spec.name == name:
-                return spec
-        return None
+        return self.inputs_by_name.get(name)
+
+    @functools.cached_property
+    def inputs_by_name(self) -> dict[str, InputSpec]:
+        """Inputs keyed by name (computed once; the engine looks inputs up per node per job)."""
+        return {spec.name: spec for spec in self.inputs}
 
     @property
     def cacheable(self) -> bool:
@@ -169,8 +175,9 @@ def node(
     output_node: bool = False,
     fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
     deprecated: bool = False,
+    registry: NodeRegistry | None = None,
 ) -> Callable[[FunctionT], FunctionT]:
-    """Register a typed function as a node type. The function is returned unchanged."""
+    """Register a typed function as a node type (in `registry`, default the global one); returned unchanged."""
 
     def register(function: FunctionT) -> FunctionT:
         from graph.registry import REGISTRY
@@ -187,7 +194,7 @@ def node(
             fingerprint=fingerprint,
             deprecated=deprecated,
         )
-        REGISTRY.register(spec)
+        (registry if registry is not None else REGISTRY).register(spec)
         return function
 
     return register

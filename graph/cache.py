@@ -1,0 +1,219 @@
+"""Cache keys and the output cache.
+
+A node's key is a hash of its type, version, constant inputs and the keys of the nodes feeding it (a Merkle
+hash over its ancestry), so it is independent of node ids, titles and positions: identical sub-graphs share
+results across jobs and across workflows. Files a node reads join the key through its fingerprint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graph.spec import Effects, NodeSpec
+from graph.workflow import Link, WorkflowNode
+
+DEFAULT_MAX_BYTES = 4 * 2**30
+#: What an entry costs beyond its values (the record, the key): keeps tiny entries from being free.
+ENTRY_OVERHEAD_BYTES = 256
+
+# ---------------------------------------------------------------------------------------------------- keys
+
+
+def always_runs(spec: NodeSpec) -> bool:
+    """Output nodes, file writers, nondeterministic nodes and nodes reading the prompt are never served from cache."""
+    return (
+        spec.output_node
+        or not spec.cacheable
+        or any(item.hidden is not None and item.hidden.kind in ("PROMPT", "EXTRA_PNGINFO") for item in spec.inputs)
+    )
+
+
+def _fresh_each_run(spec: NodeSpec) -> bool:
+    """Nodes whose outputs may differ between runs: their key is unique per run, so descendants re-run too."""
+    return bool(spec.effects & Effects.NONDETERMINISTIC) or any(
+        item.hidden is not None and item.hidden.kind in ("PROMPT", "EXTRA_PNGINFO") for item in spec.inputs
+    )
+
+
+def node_key(spec: NodeSpec, node: WorkflowNode, keys: Mapping[str, bytes]) -> bytes:
+    """The cache key of `node`, given the keys of the nodes its links come from."""
+    parts: list[Any] = [spec.node_id, spec.version]
+    for name in sorted(node.inputs):
+        value = node.inputs[name]
+        if isinstance(value, Link):
+            parts.append((name, keys.get(value.node_id, b""), value.output))
+        else:
+            parts.append((name, _canonical(value)))
+    if _fresh_each_run(spec):
+        parts.append(os.urandom(16))
+    elif spec.fingerprint is not None:
+        parts.append(_fingerprint(spec, node))
+    if any(item.hidden is not None and item.hidden.kind == "UNIQUE_ID" for item in spec.inputs):
+        parts.append(("UNIQUE_ID", node.node_id))
+    return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _canonical(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float):
+        return value  # repr() keeps True, 1 and 1.0 apart
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _fingerprint(spec: NodeSpec, node: WorkflowNode) -> Any:
+    assert spec.fingerprint is not None
+    constants = {name: value for name, value in node.inputs.items() if not isinstance(value, Link)}
+    try:
+        return ("fingerprint", spec.fingerprint(constants))
+    except Exception:  # cannot tell whether the file changed: run again (and report the error when it runs)
+        return ("fingerprint-failed", os.urandom(16))
+
+
+_content_hashes: dict[tuple[str, int, int], str] = {}
+_content_lock = threading.Lock()
+
+
+def file_fingerprint(path: str | Path, *, content_hash: bool = False) -> str:
+    """A string that changes when the file does: size + mtime + inode, or a SHA-256 of the content (memoised)."""
+    stat = os.stat(path)
+    if not content_hash:
+        return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    memo_key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+    with _content_lock:
+        if memo_key in _content_hashes:
+            return _content_hashes[memo_key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    with _content_lock:
+        _content_hashes[memo_key] = digest.hexdigest()
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- sizes
+
+
+def measure_nbytes(value: Any, _limit_objects: int = 100_000) -> int:
+    """Bytes held by `value`: tensors by storage (shared storage counted once), arrays by nbytes, containers walked.
+
+    Duck-typed so the engine never imports torch: `x.untyped_storage().nbytes()` for tensors, `x.nbytes` for
+    numpy arrays, `x.cache_nbytes()` for objects that know their size, `parameters()`/`buffers()` for modules.
+    """
+    total = 0
+    seen: set[Any] = set()
+    stack = [value]
+    visited = 0
+    while stack and visited < _limit_objects:
+        item = stack.pop()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        visited += 1
+        if isinstance(item, bool | int | float):
+            total += 8
+        elif isinstance(item, str | bytes | bytearray):
+            total += len(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif hasattr(item, "cache_nbytes"):
+            total += int(item.cache_nbytes())
+        elif hasattr(item, "untyped_storage"):
+            storage = item.untyped_storage()
+            storage_key = ("storage", storage.data_ptr())
+            if storage_key not in seen:
+                seen.add(storage_key)
+                total += int(storage.nbytes())
+        elif hasattr(item, "nbytes") and not callable(item.nbytes):
+            total += int(item.nbytes)
+        elif callable(getattr(item, "parameters", None)) and callable(getattr(item, "buffers", None)):
+            stack.extend(item.parameters())
+            stack.extend(item.buffers())
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif hasattr(item, "__dict__") and not isinstance(item, type):
+            stack.extend(vars(item).values())
+        else:
+            total += 16
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------- the LRU
+
+
+@dataclass(frozen=True, slots=True)
+class CachedOutput:
+    """A node's outputs in order, the UI dict it produced, and what they cost."""
+
+    values: tuple[Any, ...]
+    ui: dict[str, Any] | None
+    nbytes: int
+
+
+class OutputCache:
+    """Node outputs by cache key, least recently used evicted first once `max_bytes` is exceeded. Thread-safe."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, CachedOutput] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> CachedOutput | None:
+        """The entry for `key`, marked most recently used; None when absent."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: bytes, values: tuple[Any, ...], ui: dict[str, Any] | None = None) -> bool:
+        """Store outputs under `key`, evicting the least recently used; False when they exceed the whole budget."""
+        nbytes = measure_nbytes((values, ui)) + ENTRY_OVERHEAD_BYTES
+        entry = CachedOutput(values, ui, nbytes)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            if nbytes > self.max_bytes:
+                return False
+            self._entries[key] = entry
+            self._bytes += nbytes
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
+            return True
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> Iterator[bytes]:
+        """Keys from least to most recently used (a snapshot)."""
+        with self._lock:
+            return iter(list(self._entries))
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    def clear(self) -> None:
+        """Drop every entry (ComfyUI's /free with free_memory)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0

@@ -1,0 +1,379 @@
+"""Running a workflow: validate, plan (ancestors of the outputs, topological order), serve from cache, execute.
+
+    executor = Executor(REGISTRY, cache=OutputCache(max_bytes=8 * 2**30))
+    result = executor.run(workflow, job_id="42", emit=queue.put, interrupt=InterruptFlag())
+
+Only ancestors of output nodes (or of `targets`) run; a node whose key is cached is not run, and neither are
+its ancestors unless another node needs them. Output nodes always run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+
+from graph import runtime
+from graph.cache import CachedOutput, OutputCache, always_runs, node_key
+from graph.events import (
+    Event,
+    JobInterrupted,
+    JobStarted,
+    JobSucceeded,
+    NodeDone,
+    NodeFailed,
+    NodesCached,
+    NodeStarted,
+    Progress,
+)
+from graph.modes import executable_view
+from graph.registry import NodeRegistry
+from graph.spec import NodeSpec, Outputs
+from graph.validate import Limits, ValidationIssue, ancestors_and_self, dependency_graph, validate
+from graph.workflow import Link, Workflow, WorkflowNode, short_repr
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["succeeded", "failed", "interrupted"]
+
+
+class InterruptFlag:
+    """Asks a running job to stop; checked between nodes and by `graph.runtime.check_interrupt` inside nodes."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class HiddenValues:
+    """Values for hidden inputs. `prompt` defaults to the job's workflow in API format."""
+
+    prompt: dict[str, Any] | None = None
+    extra_pnginfo: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NodeError:
+    """Why a job failed: the node, its type, the exception and the inputs it was called with."""
+
+    node_id: str
+    class_type: str
+    message: str
+    exception_type: str
+    traceback: tuple[str, ...] = ()
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    """The outcome of `Executor.run`."""
+
+    job_id: str
+    status: JobStatus
+    #: UI output per output node id (`{"images": [...]}`), for the history.
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: NodeError | None = None
+    #: Validation issues when the workflow was refused at run time.
+    issues: list[ValidationIssue] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    #: Nodes that are not ancestors of any output (or target): never run.
+    skipped: list[str] = field(default_factory=list)
+    interrupted_at: str | None = None
+
+
+@dataclass
+class _Plan:
+    run_order: list[str]
+    cached: dict[str, CachedOutput]
+    keys: dict[str, bytes]
+    consumers: dict[str, int]
+    skipped: list[str]
+
+
+class Executor:
+    """Runs workflows one job at a time against a registry, sharing an `OutputCache` across jobs."""
+
+    def __init__(self, registry: NodeRegistry, cache: OutputCache | None = None, *, limits: Limits | None = None):
+        self.registry = registry
+        self.cache = cache if cache is not None else OutputCache()
+        self.limits = limits if limits is not None else Limits()
+
+    def run(
+        self,
+        workflow: Workflow,
+        *,
+        job_id: str,
+        emit: Callable[[Event], None],
+        interrupt: InterruptFlag,
+        hidden: HiddenValues | None = None,
+        targets: list[str] | None = None,
+    ) -> JobResult:
+        """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures."""
+        send = _safe_emit(emit)
+        send(JobStarted(job_id))
+        issues = validate(workflow, self.registry, limits=self.limits, targets=targets)
+        if issues:
+            first = issues[0]
+            send(
+                NodeFailed(
+                    job_id,
+                    first.node_id or "",
+                    first.class_type or "",
+                    "\n".join(i.message for i in issues),
+                    "ValidationError",
+                )
+            )
+            return JobResult(
+                job_id,
+                "failed",
+                issues=issues,
+                error=NodeError(first.node_id or "", first.class_type or "", first.message, "ValidationError"),
+            )
+        view = executable_view(workflow, self.registry)
+        plan = self._plan(view, targets)
+        send(NodesCached(job_id, tuple(plan.cached)))
+        job = _Job(self, workflow, view, plan, job_id, send, interrupt, hidden or HiddenValues())
+        return job.execute()
+
+    def _plan(self, view: Workflow, targets: Sequence[str] | None) -> _Plan:
+        registry = self.registry
+        nodes = view.nodes
+        if targets is None:
+            roots = [node_id for node_id, node in nodes.items() if _spec(registry, node).output_node]
+        else:
+            roots = list(targets)
+        members = ancestors_and_self(view, roots)
+        order = list(nx.topological_sort(dependency_graph(view, members)))
+        keys: dict[str, bytes] = {}
+        for node_id in order:
+            node = nodes[node_id]
+            keys[node_id] = node_key(_spec(registry, node), node, keys)
+        needed: set[str] = set()
+        cached: dict[str, CachedOutput] = {}
+        stack = list(roots)
+        while stack:
+            node_id = stack.pop()
+            if node_id in needed or node_id in cached:
+                continue
+            node = nodes[node_id]
+            if not always_runs(_spec(registry, node)):
+                hit = self.cache.get(keys[node_id])
+                if hit is not None:
+                    cached[node_id] = hit
+                    continue
+            needed.add(node_id)
+            stack.extend(value.node_id for value in node.inputs.values() if isinstance(value, Link))
+        run_order = [node_id for node_id in order if node_id in needed]
+        consumers: dict[str, int] = {}
+        for node_id in run_order:
+            for value in nodes[node_id].inputs.values():
+                if isinstance(value, Link):
+                    consumers[value.node_id] = consumers.get(value.node_id, 0) + 1
+        in_plan = set(members)
+        skipped = [node_id for node_id in nodes if node_id not in in_plan]
+        cached_in_order = {node_id: cached[node_id] for node_id in order if node_id in cached}
+        return _Plan(run_order, cached_in_order, keys, consumers, skipped)
+
+
+def _spec(registry: NodeRegistry, node: WorkflowNode) -> NodeSpec:
+    spec = registry.get(node.class_type)
+    if spec is None:  # validation ran first; this is a registry changed in between
+        raise KeyError(f"node {node.node_id}: unknown node type {node.class_type!r}")
+    return spec
+
+
+def _safe_emit(emit: Callable[[Event], None]) -> Callable[[Event], None]:
+    def send(event: Event) -> None:
+        try:
+            emit(event)
+        except Exception:  # a broken listener must not break the job
+            log.exception("event listener failed on %s", type(event).__name__)
+
+    return send
+
+
+class _NodeRuntime:
+    """What `graph.runtime` talks to while one node runs."""
+
+    def __init__(self, job: _Job, node_id: str) -> None:
+        self.job = job
+        self.node_id = node_id
+
+    def progress(self, value: int, total: int, preview: Any | None = None) -> None:
+        self.job.send(Progress(self.job.job_id, self.node_id, value, total, preview))
+        self.check_interrupt()
+
+    def check_interrupt(self) -> None:
+        if self.job.interrupt.is_set():
+            raise runtime.Interrupted(f"job {self.job.job_id} interrupted at node {self.node_id}")
+
+
+class _Job:
+    """One run of a plan: executes nodes in order and keeps their outputs until the last consumer has run."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        original: Workflow,
+        view: Workflow,
+        plan: _Plan,
+        job_id: str,
+        send: Callable[[Event], None],
+        interrupt: InterruptFlag,
+        hidden: HiddenValues,
+    ) -> None:
+        self.executor = executor
+        self.original = original
+        self.view = view
+        self.plan = plan
+        self.job_id = job_id
+        self.send = send
+        self.interrupt = interrupt
+        self.hidden = hidden
+        self.values: dict[str, tuple[Any, ...]] = {node_id: hit.values for node_id, hit in plan.cached.items()}
+        self.remaining = dict(plan.consumers)
+        self._prompt: dict[str, Any] | None = hidden.prompt
+
+    def execute(self) -> JobResult:
+        result = JobResult(self.job_id, "succeeded", cached=list(self.plan.cached), skipped=self.plan.skipped)
+        registry = self.executor.registry
+        for node_id in self.plan.run_order:
+            node = self.view.nodes[node_id]
+            if self.interrupt.is_set():
+                return self._interrupted(result, node_id)
+            spec = _spec(registry, node)
+            self.send(NodeStarted(self.job_id, node_id))
+            kwargs: dict[str, Any] = {}
+            try:
+                kwargs = self._arguments(spec, node)
+                with runtime.installed(_NodeRuntime(self, node_id)):
+                    record = spec.function(**kwargs)
+                values, ui = _unpack(spec, record)
+            except runtime.Interrupted:
+                return self._interrupted(result, node_id)
+            except Exception as error:
+                return self._failed(result, node, error, kwargs)
+            result.executed.append(node_id)
+            if not always_runs(spec):
+                self.executor.cache.put(self.plan.keys[node_id], values, ui)
+            if self.remaining.get(node_id):
+                self.values[node_id] = values
+            self._release_inputs(node)
+            if spec.output_node and ui is not None:
+                result.outputs[node_id] = ui
+            self.send(NodeDone(self.job_id, node_id, ui))
+        self.send(JobSucceeded(self.job_id))
+        return result
+
+    def _arguments(self, spec: NodeSpec, node: WorkflowNode) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        by_name = spec.inputs_by_name
+        for name, value in node.inputs.items():
+            item = by_name.get(name)
+            if item is None:
+                continue  # LoadImage's "upload" button value
+            if isinstance(value, Link):
+                kwargs[name] = self.values[value.node_id][value.output]
+            elif item.widget == "FLOAT" and type(value) is int:
+                kwargs[name] = float(value)  # JSON writes 8.0 as 8; exact, validated as a FLOAT
+            else:
+                kwargs[name] = value
+        for item in spec.inputs:
+            if item.name in kwargs:
+                continue
+            if item.hidden is not None:
+                kwargs[item.name] = self._hidden(item.hidden.kind, node.node_id)
+            elif not item.has_default:
+                kwargs[item.name] = None  # an optional input left unconnected
+        return kwargs
+
+    def _hidden(self, kind: str, node_id: str) -> Any:
+        if kind == "UNIQUE_ID":
+            return node_id
+        if kind == "EXTRA_PNGINFO":
+            return self.hidden.extra_pnginfo
+        if self._prompt is None:
+            from graph.formats import to_api_prompt
+
+            self._prompt = to_api_prompt(self.original, self.executor.registry)
+        return self._prompt
+
+    def _release_inputs(self, node: WorkflowNode) -> None:
+        for value in node.inputs.values():
+            if isinstance(value, Link) and value.node_id in self.remaining:
+                self.remaining[value.node_id] -= 1
+                if self.remaining[value.node_id] == 0:
+                    self.values.pop(value.node_id, None)
+
+    def _interrupted(self, result: JobResult, node_id: str) -> JobResult:
+        result.status = "interrupted"
+        result.interrupted_at = node_id
+        self.send(JobInterrupted(self.job_id, node_id))
+        return result
+
+    def _failed(self, result: JobResult, node: WorkflowNode, error: Exception, kwargs: dict[str, Any]) -> JobResult:
+        kind = type(error)
+        exception_type = (
+            kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        )
+        details = NodeError(
+            node.node_id,
+            node.class_type,
+            str(error) or kind.__name__,
+            exception_type,
+            tuple(traceback.format_exception(error)),
+            {name: describe_input(value) for name, value in kwargs.items()},
+        )
+        log.warning("job %s: node %s (%s) failed: %s", self.job_id, node.node_id, node.class_type, details.message)
+        result.status = "failed"
+        result.error = details
+        self.send(
+            NodeFailed(
+                self.job_id,
+                details.node_id,
+                details.class_type,
+                details.message,
+                details.exception_type,
+                details.traceback,
+                details.inputs,
+            )
+        )
+        return result
+
+
+def _unpack(spec: NodeSpec, record: Any) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    if not isinstance(record, spec.output_type):
+        raise TypeError(
+            f"node {spec.node_id} returned {type(record).__name__}, expected its output record "
+            f"{spec.output_type.__name__}"
+        )
+    values = tuple(getattr(record, output.name) for output in spec.outputs)
+    ui = getattr(record, "ui", None) if isinstance(record, Outputs) else None
+    if ui is not None and not isinstance(ui, dict):
+        raise TypeError(f"node {spec.node_id} returned a ui of type {type(ui).__name__}, expected a dict or None")
+    return values, ui
+
+
+def describe_input(value: Any) -> str:
+    """A short readable form of a node input for error reports (tensors by shape and dtype, never printed whole)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, type):
+        return f"{type(value).__name__}(shape={tuple(shape)}, dtype={getattr(value, 'dtype', '?')})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {describe_input(item)}" for key, item in list(value.items())[:8]) + "}"
+    return short_repr(value, 200)
