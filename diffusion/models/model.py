@@ -1,0 +1,63 @@
+"""The MODEL value: a shared, cached UNet plus the patches (LoRA) of this particular value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel
+
+from diffusion.models.patches import WeightPatch, applied
+from diffusion.types import Family, PredictionType
+
+
+def training_alphas_cumprod(schedule: Mapping[str, Any]) -> torch.Tensor:
+    """ᾱ of the scaled-linear training schedule, computed in float64 (as ComfyUI's σ table is)."""
+    if schedule.get("beta_schedule", "scaled_linear") != "scaled_linear":
+        raise ValueError(f"unsupported training schedule {schedule.get('beta_schedule')!r}")
+    steps = int(schedule["num_train_timesteps"])
+    start, end = float(schedule["beta_start"]), float(schedule["beta_end"])
+    betas = torch.linspace(start**0.5, end**0.5, steps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+@dataclass(frozen=True, eq=False)
+class UnetModel:
+    """Implements :class:`diffusion.types.DiffusionModel`. Cheap to copy: the UNet module is shared."""
+
+    unet: UNet2DConditionModel
+    family: Family
+    prediction_type: PredictionType
+    alphas_cumprod: torch.Tensor
+    latent_scale_factor: float
+    latent_channels: int
+    patches: tuple[WeightPatch, ...] = ()
+    #: Where it came from (file fingerprint) — for cache keys and messages.
+    source: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def unet_for_sampling(self) -> AbstractContextManager[torch.nn.Module]:
+        """The diffusers UNet with this value's patches applied; base weights restored on exit."""
+        return self._applied()
+
+    @contextmanager
+    def _applied(self) -> Iterator[torch.nn.Module]:
+        with applied(self.unet, self.patches) as module:
+            yield module
+
+    def with_patches(self, patches: tuple[WeightPatch, ...]) -> UnetModel:
+        """A new MODEL value sharing the base UNet, with ``patches`` added to this value's."""
+        return replace(self, patches=self.patches + patches)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the UNet's weights."""
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """dtype of the UNet's weights."""
+        return next(self.unet.parameters()).dtype
