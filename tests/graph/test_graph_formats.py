@@ -1,0 +1,229 @@
+"""Workflow formats: native, ComfyUI API prompts, ComfyUI UI workflows 0.4 and 1; round trips; format errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graph_stubs import STUBS
+
+from graph.formats import (
+    WorkflowFormatError,
+    detect_format,
+    load_workflow,
+    parse_json,
+    to_api_prompt,
+    to_native,
+)
+from graph.validate import validate
+from graph.workflow import Link, Workflow
+
+DATA = Path(__file__).parent / "data"
+
+
+def read(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+def without_meta(prompt: dict[str, Any]) -> dict[str, Any]:
+    return {node_id: {k: v for k, v in node.items() if k != "_meta"} for node_id, node in prompt.items()}
+
+
+def test_detects_every_format() -> None:
+    assert detect_format(read("default_api.json")) == "comfyui-api"
+    assert detect_format(read("default_ui_v04.json")) == "comfyui-ui-v0.4"
+    assert detect_format(read("features_ui_v1.json")) == "comfyui-ui-v1"
+    assert detect_format({"format": "latent-loom/workflow", "version": 1, "nodes": {}}) == "native"
+
+
+@pytest.mark.parametrize("data", [[1, 2], "text", 5, None])
+def test_top_level_must_be_an_object(data: Any) -> None:
+    with pytest.raises(WorkflowFormatError, match="JSON object"):
+        detect_format(data)
+
+
+def test_api_prompt_round_trips_exactly() -> None:
+    prompt = read("default_api.json")
+    workflow = load_workflow(copy.deepcopy(prompt), STUBS)
+    assert workflow["3"].inputs["model"] == Link("4", 0)
+    assert workflow["3"].ui == {"title": "KSampler"}
+    assert to_api_prompt(workflow) == prompt
+
+
+def test_native_round_trips_exactly() -> None:
+    native = {
+        "format": "latent-loom/workflow",
+        "version": 1,
+        "nodes": {
+            "1": {"class_type": "Const", "inputs": {"value": 2}, "ui": {"pos": [10, 20], "title": "two"}},
+            "2": {"class_type": "Inc", "inputs": {"x": ["1", 0], "by": 3}, "ui": {"pos": [300, 20], "mode": "bypassed"}},
+            "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": "x"}},
+            "4": {"class_type": "Scale", "inputs": {"x": ["1", 0], "note": {"__value__": ["a", 1]}}},
+        },
+        "ui": {"groups": [{"id": "g1", "title": "G", "bounding": [0, 0, 10, 10]}], "view": {"x": 1, "y": 2, "zoom": 1}},
+    }
+    workflow = load_workflow(copy.deepcopy(native), STUBS)
+    assert workflow["2"].mode == "bypassed"
+    assert workflow["4"].inputs["note"] == ["a", 1]  # __value__ unwrapped in memory
+    assert to_native(workflow) == native
+    assert to_native(load_workflow(to_native(workflow), STUBS)) == native
+
+
+def test_native_links_may_name_the_output() -> None:
+    native = {
+        "format": "latent-loom/workflow",
+        "version": 1,
+        "nodes": {
+            "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+            "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["4", "clip"]}},
+            "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["4", "CLIP"]}},
+        },
+    }
+    workflow = load_workflow(native, STUBS)
+    assert workflow["6"].inputs["clip"] == Link("4", 1) == workflow["7"].inputs["clip"]
+    native["nodes"]["7"]["inputs"]["clip"] = ["4", "nope"]
+    with pytest.raises(WorkflowFormatError, match=r"node 7 input 'clip'.*no output 'nope'"):
+        load_workflow(native, STUBS)
+
+
+def test_default_ui_v04_converts_like_the_frontend() -> None:
+    workflow = load_workflow(read("default_ui_v04.json"), STUBS)
+    assert without_meta(to_api_prompt(workflow)) == without_meta(read("default_api.json"))
+    assert workflow["3"].ui["controls"] == {"seed": "randomize"}  # the control_after_generate slot was skipped
+    assert workflow["3"].ui["pos"] == [863, 186]
+    assert workflow.ui["view"] == {"x": 0, "y": 0, "zoom": 1}
+    assert validate(workflow, STUBS) == []
+
+
+def test_ui_v1_with_reroute_primitive_mute_bypass_note_groups() -> None:
+    workflow = load_workflow(read("features_ui_v1.json"), STUBS)
+    assert to_api_prompt(workflow, STUBS) == read("features_expected_api.json")
+    # layout survives: titles, positions, colours, groups, view, reroutes, modes, seed controls
+    assert workflow["5"].ui["title"] == "Main sampler"
+    assert workflow["2"].ui["color"] == "#232"
+    assert workflow["3"].ui["collapsed"] is True
+    assert workflow["10"].mode == "muted"
+    assert workflow["15"].mode == "bypassed"
+    assert workflow["15"].inputs == {"by": 5, "x": Link("14", 0)}
+    assert workflow["8"].ui["via"] == {"vae": "7"}
+    assert workflow.ui["reroutes"] == {"7": {"pos": [1000, 450], "input": ["1", 2]}}
+    assert workflow.ui["groups"] == [
+        {"id": "g1", "title": "Prompt", "bounding": [380, 40, 460, 460], "color": "#3f789e"}
+    ]
+    assert workflow.ui["view"] == {"x": 50.0, "y": -25.0, "zoom": 0.5}
+    assert "11" not in workflow and "6" not in workflow and "7" not in workflow
+    assert validate(workflow, STUBS) == []
+    # native keeps everything, including muted and bypassed nodes, and is stable
+    native = to_native(workflow)
+    assert native["nodes"]["10"]["ui"]["mode"] == "muted"
+    again = to_native(load_workflow(json.loads(json.dumps(native)), STUBS))
+    assert again == native
+    assert to_api_prompt(load_workflow(native, STUBS), STUBS) == read("features_expected_api.json")
+
+
+def test_ui_links_as_arrays_and_objects_agree() -> None:
+    data = read("features_ui_v1.json")
+    as_arrays = copy.deepcopy(data)
+    as_arrays["links"] = [
+        [lk["id"], lk["origin_id"], lk["origin_slot"], lk["target_id"], lk["target_slot"], lk["type"]]
+        for lk in data["links"]
+    ]
+    as_arrays["version"] = 0.4
+    assert to_api_prompt(load_workflow(as_arrays, STUBS), STUBS) == to_api_prompt(load_workflow(data, STUBS), STUBS)
+
+
+def test_ui_short_widgets_values_take_defaults_and_dict_widgets_values_work() -> None:
+    data = read("default_ui_v04.json")
+    sampler = next(n for n in data["nodes"] if n["id"] == 3)
+    sampler["widgets_values"] = [5, "fixed", 20]
+    latent = next(n for n in data["nodes"] if n["id"] == 5)
+    latent["widgets_values"] = {"width": 640, "height": 384, "batch_size": 1}
+    workflow = load_workflow(data, STUBS)
+    assert workflow["3"].inputs["seed"] == 5
+    assert workflow["3"].inputs["cfg"] == 8.0 and workflow["3"].inputs["denoise"] == 1.0
+    assert workflow["5"].inputs == {"width": 640, "height": 384, "batch_size": 1}
+
+
+def test_ui_bypass_of_a_chain_and_of_a_node_without_matching_input() -> None:
+    data = read("features_ui_v1.json")
+    show = next(n for n in data["nodes"] if n["id"] == 16)
+    assert show["inputs"][0]["link"] == 15
+    # bypassing the source itself (Const has no input) leaves the consumer without its required input
+    const = next(n for n in data["nodes"] if n["id"] == 14)
+    const["mode"] = 4
+    workflow = load_workflow(data, STUBS)
+    assert "x" not in to_api_prompt(workflow, STUBS)["16"]["inputs"]
+    issues = validate(workflow, STUBS)
+    assert [(i.node_id, i.type, i.input_name) for i in issues] == [("16", "required_input_missing", "x")]
+
+
+def test_ui_unknown_type_is_kept_for_validation_to_report() -> None:
+    data = read("default_ui_v04.json")
+    data["nodes"][0]["type"] = "FancyCustomNode"
+    workflow = load_workflow(data, STUBS)
+    assert workflow["7"].class_type == "FancyCustomNode"
+    assert workflow["7"].ui["widgets_values"] == ["text, watermark"]
+    issues = validate(workflow, STUBS)
+    assert issues[0].type == "unknown_node_type" and issues[0].node_id == "7"
+
+
+def test_ui_subgraph_instance_is_refused_clearly() -> None:
+    data = read("default_ui_v04.json")
+    data["definitions"] = {"subgraphs": [{"id": "0b6c-uuid", "name": "Upscaler"}]}
+    data["nodes"][0]["type"] = "0b6c-uuid"
+    with pytest.raises(WorkflowFormatError, match="subgraph 'Upscaler'"):
+        load_workflow(data, STUBS)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "match"),
+    [
+        ({"3": {"inputs": {}}}, "node 3: missing class_type"),
+        ({"3": {"class_type": "Const", "inputs": []}}, "inputs must be an object"),
+        ({"3": {"class_type": "Show", "inputs": {"x": [4, 0]}}}, r"node 3 input 'x': an array is a link"),
+        ({"3": {"class_type": "Show", "inputs": {"x": ["4", True]}}}, "a link's output is an index or a name"),
+        ({"3": "KSampler"}, "holds a string"),
+        ({"format": "other/thing"}, "unknown workflow format"),
+        ({"format": "latent-loom/workflow", "version": 7, "nodes": {}}, "version 7"),
+        ({"nodes": [{"id": 1}], "links": []}, "needs an id and a type"),
+        ({"nodes": [], "links": [[1, 2]]}, "a link is"),
+        ({"nodes": [], "links": [], "version": 2}, "unsupported ComfyUI UI workflow version 2"),
+    ],
+)
+def test_format_errors_name_the_problem(prompt: Any, match: str) -> None:
+    with pytest.raises(WorkflowFormatError, match=match):
+        load_workflow(prompt, STUBS)
+
+
+def test_api_float_link_index_and_value_wrapping() -> None:
+    workflow = load_workflow({"1": {"class_type": "Const", "inputs": {}}, "2": {"class_type": "Show", "inputs": {"x": ["1", 0.0]}}}, STUBS)
+    assert workflow["2"].inputs["x"] == Link("1", 0)
+    wrapped = {"1": {"class_type": "Scale", "inputs": {"note": {"__value__": [1, 2, 3]}, "extra": {"a": 1}}}}
+    assert to_api_prompt(load_workflow(copy.deepcopy(wrapped), STUBS)) == wrapped
+
+
+def test_parse_json_rejects_duplicates_depth_and_garbage() -> None:
+    assert parse_json('{"a": [1, 2]}') == {"a": [1, 2]}
+    with pytest.raises(WorkflowFormatError, match="duplicate key '3'"):
+        parse_json('{"3": {}, "3": {}}')
+    with pytest.raises(WorkflowFormatError, match="nested deeper"):
+        parse_json("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(WorkflowFormatError, match="invalid JSON"):
+        parse_json("{not json")
+    with pytest.raises(WorkflowFormatError, match="UTF-8"):
+        parse_json(b"\xff\xfe")
+    # brackets inside strings do not count as nesting
+    assert parse_json(json.dumps({"text": "[" * 500})) == {"text": "[" * 500}
+
+
+def test_workflow_model_basics() -> None:
+    workflow = Workflow()
+    workflow.add(load_workflow({"1": {"class_type": "Const", "inputs": {}}}, STUBS)["1"])
+    with pytest.raises(ValueError, match="already"):
+        workflow.add(workflow["1"])
+    clone = workflow.copy()
+    clone["1"].inputs["value"] = 5
+    assert workflow["1"].inputs == {}
