@@ -102,7 +102,7 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
         client_max_size=config.max_upload_bytes + 1024 * 1024,
     )
     app.on_response_prepare.append(guards.on_response_prepare)
-    hub = Hub(config.ws_buffer, lambda: store.pending_count() + len(store.running()))
+    hub = Hub(config.ws_buffer, store.remaining)
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from api.store import Job
+from graph.executor import Executor, HiddenValues, InterruptFlag
 from graph.formats import WorkflowFormatError, load_workflow, to_api_prompt, to_native
 from graph.registry import NodeRegistry
+from graph.validate import comfy_error_response, validate
 
 
 class PromptRejected(Exception):
@@ -39,25 +40,10 @@ def format_error_body(error: WorkflowFormatError) -> dict[str, Any]:
     }
 
 
-class Interrupt:
-    """A per-job stop flag, settable from any thread (the executor polls it between nodes and steps)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-
 class EngineAdapter:
     """Adapts graph.formats / graph.validate / graph.executor to what the routes and the worker need."""
 
     def __init__(self, registry: NodeRegistry) -> None:
-        from graph.executor import Executor
-
         self.registry = registry
         self.executor = Executor(registry)
 
@@ -69,8 +55,6 @@ class EngineAdapter:
 
     def prepare(self, data: Any, targets: list[str] | None) -> dict[str, Any]:
         """The API prompt to queue; raises PromptRejected with ComfyUI's 400 body if anything is invalid."""
-        from graph.validate import comfy_error_response, validate
-
         workflow = self._load(data)
         issues = validate(workflow, self.registry, targets=targets or None)
         if issues:
@@ -82,21 +66,25 @@ class EngineAdapter:
         workflow = self._load(data)
         return {"prompt": to_api_prompt(workflow, self.registry), "workflow": to_native(workflow)}
 
-    def new_interrupt(self) -> Interrupt:
-        return Interrupt()
+    def new_interrupt(self) -> InterruptFlag:
+        return InterruptFlag()
 
-    def run(self, job: Job, emit: Callable[[object], None], interrupt: Any) -> None:
-        """Run a queued job to its end; every outcome arrives through `emit` as graph.events."""
+    def run(self, job: Job, emit: Callable[[object], None], interrupt: InterruptFlag) -> tuple[str, dict[str, Any]]:
+        """Run a queued job to its end (events arrive through `emit`); returns its status and ui outputs."""
         workflow = self._load(job.prompt)
-        hidden = {"PROMPT": job.prompt, "EXTRA_PNGINFO": job.extra_data.get("extra_pnginfo")}
-        self.executor.run(workflow, job_id=job.id, emit=emit, interrupt=interrupt, hidden=hidden,
-                          targets=job.targets or None)
+        extra_pnginfo = job.extra_data.get("extra_pnginfo")
+        hidden = HiddenValues(
+            prompt=job.prompt, extra_pnginfo=extra_pnginfo if isinstance(extra_pnginfo, dict) else None
+        )
+        result = self.executor.run(
+            workflow, job_id=job.id, emit=emit, interrupt=interrupt, hidden=hidden, targets=job.targets or None
+        )
+        return result.status, dict(result.outputs)
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
         """Drop cached outputs and loaded models (between jobs)."""
-        clear = getattr(getattr(self.executor, "cache", None), "clear", None)
-        if callable(clear):
-            clear()
+        if free_memory or unload_models:
+            self.executor.cache.clear()
 
     def node_type(self, job: Job, node_id: str) -> str:
         node = job.prompt.get(node_id)

@@ -120,11 +120,7 @@ async def post_prompt(request: web.Request) -> web.StreamResponse:
 @routes.get("/prompt")
 async def get_prompt(request: web.Request) -> web.Response:
     state = state_of(request)
-    return web.json_response({"exec_info": {"queue_remaining": _queue_remaining(state)}})
-
-
-def _queue_remaining(state: ServerState) -> int:
-    return state.store.pending_count() + len(state.store.running())
+    return web.json_response({"exec_info": {"queue_remaining": state.store.remaining()}})
 
 
 def _query_float(request: web.Request, key: str, default: float, low: float, high: float) -> float:

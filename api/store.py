@@ -189,6 +189,12 @@ class JobStore:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'").fetchone()[0])
 
+    def remaining(self) -> int:
+        """Pending plus running jobs, counted in one query (ComfyUI's `queue_remaining`)."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
+        return int(row[0])
+
     def running(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running'").fetchall()

@@ -24,6 +24,7 @@ from api.messages import HISTORY_TYPES, TERMINAL_TYPES, Translator
 from api.store import Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
+_FINAL_STATUSES: dict[str, JobStatus] = {"succeeded": "succeeded", "failed": "failed", "interrupted": "interrupted"}
 
 
 class InterruptSignal(Protocol):
@@ -35,7 +36,7 @@ class JobEngine(Protocol):
 
     def new_interrupt(self) -> InterruptSignal: ...
 
-    def run(self, job: Job, emit: Callable[[object], None], interrupt: InterruptSignal) -> None: ...
+    def run(self, job: Job, emit: Callable[[object], None], interrupt: Any) -> tuple[str, dict[str, Any]]: ...
 
     def free(self, unload_models: bool, free_memory: bool) -> None: ...
 
@@ -150,7 +151,10 @@ class Worker:
         self._post(self._set_running, RunningState(job.id, job.client_id))
         self._post(self.hub.send_status)
         try:
-            self.engine.run(job, lambda event: self._on_event(running, event), running.interrupt)
+            ended, outputs = self.engine.run(job, lambda event: self._on_event(running, event), running.interrupt)
+            running.outputs.update(outputs)
+            if running.status is None:
+                running.status = _FINAL_STATUSES.get(ended)
         except Exception as error:  # an engine bug must fail this job, not the worker
             log.exception("job %s failed outside any node", job.id)
             running.status = "failed"

@@ -1,0 +1,273 @@
+"""ComfyUI's protocol end to end against a real server: queue → websocket → history → /view, and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import struct
+import time
+from typing import Any
+
+import aiohttp
+from PIL import Image
+
+from tests.api.server_harness import Server, chain, failing, new_id
+
+
+async def _run_and_follow(server: Server, prompt: dict[str, Any], **fields: Any) -> tuple[str, list[Any]]:
+    """Connect a websocket, submit `prompt` for it, and collect messages until the job's `executing: null`."""
+    client_id = new_id()
+    ready = asyncio.Event()
+    box: dict[str, str] = {}
+    listener = asyncio.create_task(_listen_until_done(server, client_id, box, ready))
+    await ready.wait()
+    reply = await asyncio.to_thread(server.post_prompt, prompt, client_id=client_id, **fields)
+    assert reply.status == 200, reply.body
+    box["id"] = reply.json()["prompt_id"]
+    return box["id"], await listener
+
+
+async def _listen_until_done(server: Server, client_id: str, box: dict[str, str], ready: asyncio.Event) -> list[Any]:
+    received: list[Any] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws?clientId={client_id}") as ws:
+        ready.set()
+        async with asyncio.timeout(60):
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    received.append(message.data)
+                    continue
+                data = json.loads(message.data)
+                received.append(data)
+                if data["type"] == "executing" and data["data"]["node"] is None \
+                        and data["data"]["prompt_id"] == box.get("id"):
+                    return received
+    return received
+
+
+def _types(messages: list[Any], prompt_id: str) -> list[str]:
+    return [m["type"] for m in messages if isinstance(m, dict) and m["data"].get("prompt_id") == prompt_id]
+
+
+def test_queue_follow_websocket_history_view(server: Server) -> None:
+    prompt_id, messages = asyncio.run(_run_and_follow(server, chain(steps=3, preview=32, prefix="e2e")))
+    types = _types(messages, prompt_id)
+    assert types[0] == "execution_start"
+    assert types[1] == "execution_cached"
+    assert types.count("progress") == 3
+    assert types[-3:] == ["executed", "execution_success", "executing"]
+    assert [m["data"]["node"] for m in messages if isinstance(m, dict) and m["type"] == "executing"] == \
+        ["1", "2", "3", None]
+    assert messages[0]["type"] == "status" and "sid" in messages[0]["data"]
+    frames = [m for m in messages if isinstance(m, bytes)]
+    assert len(frames) == 3
+    event, image_type = struct.unpack(">II", frames[0][:8])
+    assert (event, image_type) == (1, 1)
+    assert Image.open(io.BytesIO(frames[0][8:])).format == "JPEG"
+
+    history = server.request("GET", f"/history/{prompt_id}").json()
+    entry = history[prompt_id]
+    assert entry["status"] == {"status_str": "success", "completed": True, "messages": entry["status"]["messages"]}
+    assert [kind for kind, _ in entry["status"]["messages"]] == \
+        ["execution_start", "execution_cached", "execution_success"]
+    assert entry["prompt"][1] == prompt_id
+    image = entry["outputs"]["3"]["images"][0]
+    assert image["filename"].startswith("e2e_") and image["type"] == "output"
+    view = server.request("GET", f"/view?filename={image['filename']}&subfolder={image['subfolder']}&type=output")
+    assert view.status == 200
+    assert view.headers["Content-Type"] == "image/png"
+    assert view.headers["X-Content-Type-Options"] == "nosniff"
+    assert Image.open(io.BytesIO(view.body)).size == (8, 8)
+    job = server.request("GET", f"/api/jobs/{prompt_id}").json()
+    assert job["status"] == "succeeded" and job["outputs"]["3"]["images"][0] == image
+
+
+def test_failing_node_reports_error_and_next_job_runs(server: Server) -> None:
+    prompt_id, messages = asyncio.run(_run_and_follow(server, failing()))
+    errors = [m["data"] for m in messages if isinstance(m, dict) and m["type"] == "execution_error"]
+    assert len(errors) == 1
+    assert errors[0]["node_id"] == "2" and errors[0]["node_type"] == "StubFail"
+    assert "stub failure" in errors[0]["exception_message"]
+    job = server.request("GET", f"/api/jobs/{prompt_id}").json()
+    assert job["status"] == "failed"
+    entry = server.request("GET", f"/history/{prompt_id}").json()[prompt_id]
+    assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
+    after = server.post_prompt(chain(value=2)).json()["prompt_id"]
+    assert server.wait_job(after)["status"] == "succeeded"
+
+
+def test_messages_go_only_to_the_submitting_client(server: Server) -> None:
+    async def bounded() -> tuple[list[Any], list[Any], str]:
+        # collect_ws ends by timeout for the bystander; gather what it saw through a wrapper.
+        seen: list[Any] = []
+        async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws?clientId={new_id()}") as ws:
+            prompt_id, mine = await _run_and_follow(server, chain(steps=2, preview=16))
+            await asyncio.sleep(0.2)
+            while True:
+                try:
+                    message = await ws.receive(timeout=0.3)
+                except TimeoutError:
+                    break
+                seen.append(message.data if message.type == aiohttp.WSMsgType.BINARY else json.loads(message.data))
+        return mine, seen, prompt_id
+
+    mine, others, prompt_id = asyncio.run(bounded())
+    assert "execution_success" in _types(mine, prompt_id)
+    assert [m for m in others if isinstance(m, bytes)] == []
+    assert {m["type"] for m in others if isinstance(m, dict)} <= {"status"}
+
+
+def test_reconnect_with_same_client_id_gets_current_state(server: Server) -> None:
+    async def scenario() -> None:
+        client_id = new_id()
+        async with aiohttp.ClientSession() as session:
+            first = await session.ws_connect(f"{server.url}/ws?clientId={client_id}")
+            reply = await asyncio.to_thread(server.post_prompt, chain(steps=40, delay_ms=50), client_id=client_id)
+            prompt_id = reply.json()["prompt_id"]
+            while server.request("GET", f"/api/jobs/{prompt_id}").json()["status"] != "running":
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            second = await session.ws_connect(f"{server.url}/ws?clientId={client_id}")
+            greeting = [json.loads((await second.receive(timeout=5)).data) for _ in range(3)]
+            assert greeting[0]["type"] == "status" and greeting[0]["data"]["sid"] == client_id
+            assert greeting[1]["type"] == "execution_start"
+            assert greeting[2]["type"] == "executing"
+            assert greeting[2]["data"] == {"node": "2", "display_node": "2", "prompt_id": prompt_id}
+            # The stale socket was closed: it gets no more job messages.
+            stale = []
+            while True:
+                message = await first.receive(timeout=5)
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                stale.append(json.loads(message.data))
+            assert first.closed or message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                                    aiohttp.WSMsgType.ERROR)
+            server.request("POST", "/interrupt", {"prompt_id": prompt_id})
+            assert server.wait_job(prompt_id)["status"] == "interrupted"
+            await second.close()
+
+    asyncio.run(scenario())
+
+
+def test_priority_front_and_number(server: Server) -> None:
+    blocker = server.post_prompt(chain(steps=20, delay_ms=25)).json()["prompt_id"]
+    while server.request("GET", f"/api/jobs/{blocker}").json()["status"] != "running":
+        time.sleep(0.02)
+    late = server.post_prompt(chain(value=3)).json()["prompt_id"]
+    front = server.post_prompt(chain(value=4), front=True).json()["prompt_id"]
+    explicit = server.post_prompt(chain(value=5), number=-1e9).json()["prompt_id"]
+    queue = server.request("GET", "/queue").json()
+    assert [item[1] for item in queue["queue_running"]] == [blocker]
+    assert [item[1] for item in queue["queue_pending"]] == [explicit, front, late]
+    assert len(queue["queue_pending"][0]) == 5
+    finished = {job_id: server.wait_job(job_id)["finished"] for job_id in (late, front, explicit)}
+    assert finished[explicit] <= finished[front] <= finished[late]
+
+
+def test_queue_delete_clear_and_history_paging(server: Server) -> None:
+    blocker = server.post_prompt(chain(steps=30, delay_ms=20)).json()["prompt_id"]
+    pending = [server.post_prompt(chain(value=10 + i)).json()["prompt_id"] for i in range(3)]
+    assert server.request("POST", "/queue", {"delete": [pending[0]]}).status == 200
+    ids = [item[1] for item in server.request("GET", "/queue").json()["queue_pending"]]
+    assert pending[0] not in ids
+    assert server.request("POST", "/queue", {"clear": True}).status == 200
+    assert server.request("GET", "/queue").json()["queue_pending"] == []
+    assert server.request("GET", f"/api/jobs/{pending[1]}").status == 404
+    server.request("POST", "/interrupt", {})
+    server.wait_job(blocker)
+    newest = server.request("GET", "/history?max_items=1").json()
+    assert list(newest) == [blocker]
+    everything = server.request("GET", "/history").json()
+    assert list(everything)[-1] == blocker
+    page = server.request("GET", "/history?max_items=2&offset=1").json()
+    assert list(page) == list(everything)[1:3]
+    assert server.request("GET", "/history/unknown-id").json() == {}
+    assert server.request("POST", "/history", {"delete": [blocker]}).status == 200
+    assert blocker not in server.request("GET", "/history").json()
+
+
+def test_interrupt_one_job_only_if_running(server: Server) -> None:
+    running = server.post_prompt(chain(steps=200, delay_ms=10)).json()["prompt_id"]
+    while server.request("GET", f"/api/jobs/{running}").json()["status"] != "running":
+        time.sleep(0.02)
+    assert server.request("POST", "/interrupt", {"prompt_id": "someone-else"}).status == 200
+    time.sleep(0.1)
+    assert server.request("GET", f"/api/jobs/{running}").json()["status"] == "running"
+    started = time.monotonic()
+    assert server.request("POST", "/interrupt", {"prompt_id": running}).status == 200
+    job = server.wait_job(running)
+    assert job["status"] == "interrupted"
+    assert time.monotonic() - started < 1.0  # stops within a step or two, not after 2 s of steps
+    entry = server.request("GET", f"/history/{running}").json()[running]
+    assert entry["status"]["completed"] is False
+    assert entry["outputs"] == {}
+
+
+def test_job_status_and_cancel(server: Server) -> None:
+    assert server.request("GET", "/api/jobs/does-not-exist").status == 404
+    assert server.request("POST", "/api/jobs/does-not-exist/cancel").status == 404
+    blocker = server.post_prompt(chain(steps=100, delay_ms=10)).json()["prompt_id"]
+    waiting = server.post_prompt(chain(value=7)).json()["prompt_id"]
+    status = server.request("GET", f"/api/jobs/{waiting}").json()
+    assert status["status"] == "pending" and status["queue_position"] == 0
+    cancelled = server.request("POST", f"/api/jobs/{waiting}/cancel")
+    assert cancelled.status == 200 and cancelled.json()["status"] == "interrupted"
+    assert server.request("GET", f"/api/jobs/{waiting}").json()["status"] == "interrupted"
+    while server.request("GET", f"/api/jobs/{blocker}").json()["status"] != "running":
+        time.sleep(0.02)
+    assert server.request("POST", f"/api/jobs/{blocker}/cancel").status == 202
+    assert server.wait_job(blocker)["status"] == "interrupted"
+    assert server.request("POST", f"/api/jobs/{blocker}/cancel").status == 409
+    listing = server.request("GET", "/api/jobs?limit=5").json()["jobs"]
+    assert {job["id"] for job in listing} >= {blocker, waiting}
+
+
+def test_wait_true_returns_outputs_or_times_out(server: Server) -> None:
+    done = server.request("POST", "/api/prompt?wait=true&timeout=30", {"prompt": chain(prefix="waited")})
+    assert done.status == 200
+    body = done.json()
+    assert body["status"] == "succeeded" and body["outputs"]["3"]["images"][0]["filename"].startswith("waited_")
+    slow = server.request("POST", "/api/prompt?wait=true&timeout=0.3", {"prompt": chain(steps=100, delay_ms=10)})
+    assert slow.status == 202
+    assert slow.json()["timed_out"] is True and slow.json()["status"] in ("pending", "running")
+    server.request("POST", "/interrupt", {"prompt_id": slow.json()["prompt_id"]})
+    server.wait_job(slow.json()["prompt_id"])
+
+
+def test_partial_execution_targets(server: Server) -> None:
+    prompt = {**chain(prefix="full"), "4": {"class_type": "StubSave",
+                                            "inputs": {"value": ["1", 0], "filename_prefix": "partial"}}}
+    reply = server.post_prompt(prompt, partial_execution_targets=["4"])
+    job = server.wait_job(reply.json()["prompt_id"])
+    assert list(job["outputs"]) == ["4"]
+
+
+def test_info_routes(server: Server) -> None:
+    info = server.request("GET", "/object_info").json()
+    assert info["StubSteps"]["input_order"]["required"] == ["value", "steps", "delay_ms", "preview_size"]
+    assert server.request("GET", "/api/object_info/StubSave").json()["StubSave"]["output_node"] is True
+    assert server.request("GET", "/object_info/Nope").json() == {}
+    nodes = server.request("GET", "/api/nodes").json()
+    assert any(node["id"] == "StubNumber" for node in nodes["nodes"])
+    assert isinstance(nodes["load_errors"], list)
+    features = server.request("GET", "/features").json()
+    assert features["max_upload_size"] == 100 * 1024 * 1024
+    assert "checkpoints" in server.request("GET", "/models").json()
+    assert server.request("GET", "/models/checkpoints").json() == []
+    assert server.request("GET", "/models/nope").status == 404
+    assert server.request("GET", "/embeddings").json() == []
+    assert server.request("GET", "/prompt").json() == {"exec_info": {"queue_remaining": 0}}
+    assert server.request("POST", "/free", {"unload_models": True, "free_memory": True}).status == 200
+    assert isinstance(server.request("GET", "/api/workflows").json()["workflows"], list)
+    assert server.request("GET", "/api/workflows/..%2fserver.py").status == 404
+    page = server.request("GET", "/")
+    assert page.status == 200 and b"<html" in page.body.lower()
+
+
+def test_convert_workflow(server: Server) -> None:
+    converted = server.request("POST", "/api/workflow/convert", chain())
+    assert converted.status == 200
+    assert converted.json()["prompt"]["2"]["inputs"]["value"] == ["1", 0]
+    assert converted.json()["workflow"]["format"] == "latent-loom/workflow"
+    bad = server.request("POST", "/api/workflow/convert", {"format": "something-else"})
+    assert bad.status == 400
