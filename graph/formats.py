@@ -191,7 +191,15 @@ def _api_node(node_id: str, raw: Any, all_nodes: Mapping[str, Any], registry: No
             f"node {node_id} ({class_type}): inputs must be an object keyed by input name, got {_json_type(inputs)}",
             node_id=node_id,
         )
-    decoded = {name: _decode_value(node_id, name, value, all_nodes, registry) for name, value in inputs.items()}
+    decoded: dict[str, Any] = {}
+    for name, value in inputs.items():
+        kind = type(value)
+        if kind is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is int:
+            decoded[name] = Link(value[0], value[1])  # the common case, kept fast for 10,000-node graphs
+        elif kind is str or kind is int or kind is float or kind is bool:
+            decoded[name] = value
+        else:
+            decoded[name] = _decode_value(node_id, name, value, all_nodes, registry)
     return WorkflowNode(node_id, class_type, decoded)
 
 
