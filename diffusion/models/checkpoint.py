@@ -8,9 +8,9 @@ Keys are checked strictly: a missing, misshapen or unexpected tensor is an error
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -23,6 +23,8 @@ from diffusion.text.clip import Clip, TextEncoder
 from diffusion.text.tokenizer import END_TOKEN
 from diffusion.types import Family, PredictionType
 from diffusion.vae import Vae
+
+T = TypeVar("T")
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -134,7 +136,7 @@ def _text_encoders(
 ) -> tuple[TextEncoder, ...]:
     encoders = []
     for spec in arch.family_config(family)["text_encoders"]:
-        text_config = arch.derive_text_config(spec, state, spec["prefix"])
+        text_config = _derive(spec["name"], source, lambda: arch.derive_text_config(spec, state, spec["prefix"]))
         module = arch.build_text_encoder(text_config, with_projection=spec["with_projection"], empty=True)
         kind: ComponentKind = "open_clip" if spec["layout"] == "open_clip" else "clip"
         _assign(kind, module, state, {}, spec["prefix"], used, device=device,
@@ -152,6 +154,15 @@ def _text_encoders(
     return tuple(encoders)
 
 
+def _derive(what: str, source: str, derive: Callable[[], T]) -> T:
+    """Run a config derivation; a tensor it needs that is absent becomes a clean key error."""
+    try:
+        return derive()
+    except (KeyError, StopIteration, IndexError) as exc:
+        missing = f" ({exc.args[0]})" if isinstance(exc, KeyError) else ""
+        raise CheckpointKeyError(f"{source}: cannot read the {what} architecture, a tensor is missing{missing}") from exc
+
+
 def load_state_checkpoint(
     state: dict[str, torch.Tensor],
     *,
@@ -167,11 +178,13 @@ def load_state_checkpoint(
     used: set[str] = set()
     encoders = _text_encoders(family, state, used, device, source)
     pooled_dim = int(encoders[-1].tower.config.projection_dim) if encoders[-1].with_projection else None
-    unet_config = arch.derive_unet_config(family, state, UNET_PREFIX, pooled_dim=pooled_dim)
+    unet_config = _derive(
+        "UNet", source, lambda: arch.derive_unet_config(family, state, UNET_PREFIX, pooled_dim=pooled_dim)
+    )
     unet = arch.build_unet(unet_config, empty=True)
     _assign("unet", unet, state, unet_config, UNET_PREFIX, used, device=device,
             dtype=dtype or devices.unet_dtype(device), source=source)  # fmt: skip
-    vae_config = arch.derive_vae_config(family, state, VAE_PREFIX)
+    vae_config = _derive("VAE", source, lambda: arch.derive_vae_config(family, state, VAE_PREFIX))
     vae_module = arch.build_vae(vae_config, empty=True)
     _assign("vae", vae_module, state, vae_config, VAE_PREFIX, used, device=device,
             dtype=devices.vae_dtype(device), source=source)  # fmt: skip

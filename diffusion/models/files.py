@@ -14,7 +14,6 @@ import json
 import math
 import mmap
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -156,11 +155,13 @@ def read_safetensors(path: Path) -> MappedTensors:
 def load_torch_object(path: Path) -> object:
     """``torch.load(weights_only=True)`` with every failure turned into a :class:`ModelFileError`."""
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        # A file object, not the path: torch.load picks a loader by file extension otherwise.
+        with path.open("rb") as f:
+            loaded = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _fail(path, f"refused: the pickle needs more than plain tensors to load ({first_line})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # any other failure of an untrusted file is a clean refusal
         raise _fail(path, f"cannot read the PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
     return loaded
 
