@@ -30,7 +30,7 @@ import { apiToNative } from './formats/api';
 import { type Opened, openPng, openWorkflowJson, openWorkflowText } from './formats/load';
 import type { NativeWorkflow } from './formats/native';
 import { type AnyNode, type FrameNode, isFrame, nodesInsideFrame, sourceType, targetType } from './graph';
-import { clearRuntime, handlePreview, handleServerMessage, problemsFromNodeErrors, toast, useRuntime } from './runtime';
+import { clearRuntime, eventLog, handlePreview, handleServerMessage, problemsFromNodeErrors, toast, useRuntime } from './runtime';
 import { parseObjectInfo } from './schema';
 import * as store from './store';
 import { useGraph } from './store';
@@ -146,8 +146,19 @@ function Editor() {
     }
   }, [rf]);
 
-  // Start-up: catalog, then the autosaved workflow (or the default graph), then the websocket.
+  // Test and debugging hooks that need the canvas.
   useEffect(() => {
+    const hooks = window.__loom as Record<string, unknown>;
+    hooks.open = (json: unknown, name = 'workflow') => openJson(json, name);
+    hooks.setViewport = (v: { x: number; y: number; zoom: number }) => rf.setViewport(v);
+    hooks.fitView = () => rf.fitView({ padding: 0.08 });
+  }, [openJson, rf]);
+
+  // Start-up: catalog, then the autosaved workflow (or the default graph), then the websocket.
+  const started = useRef(false);
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
     let stop: (() => void) | undefined;
     (async () => {
       try {
@@ -182,7 +193,7 @@ function Editor() {
         onConnection: (c) => useRuntime.setState({ connected: c }),
       });
     })();
-    return () => stop?.();
+    window.addEventListener('beforeunload', () => stop?.());
   }, [fit, rf]);
 
   // Autosave (debounced) of the open workflow, including the view.
@@ -529,6 +540,7 @@ declare global {
 window.__loom = {
   graph: () => useGraph.getState(),
   runtime: () => useRuntime.getState(),
+  events: eventLog,
   native: () => store.exportNative(),
   api: () => store.exportApi(),
   load: (json: unknown) => store.loadNative(openWorkflowJson(json, useGraph.getState().catalog).workflow),

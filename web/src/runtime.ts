@@ -77,8 +77,13 @@ function setPreview(node: string, url: string): void {
   });
 }
 
+/** The last websocket message types seen (for diagnostics and the browser tests). */
+export const eventLog: string[] = [];
+
 /** Apply one websocket message (ComfyUI message types) to the runtime state. */
 export function handleServerMessage(type: string, data: Record<string, unknown>): void {
+  eventLog.push(type);
+  if (eventLog.length > 500) eventLog.shift();
   const node = (data.display_node ?? data.node ?? data.node_id) as string | null | undefined;
   switch (type) {
     case 'status': {
@@ -133,6 +138,7 @@ export function handleServerMessage(type: string, data: Record<string, unknown>)
 export function handlePreview(blob: Blob, nodeId: string | null): void {
   const s = useRuntime.getState();
   const node = nodeId ?? s.progress?.node ?? s.running;
+  eventLog.push('preview');
   if (node) setPreview(node, URL.createObjectURL(blob));
 }
 

@@ -168,7 +168,7 @@ export function autoLayout(nodes: Record<string, NativeNode>): Record<string, [n
     columns.set(d, [...(columns.get(d) ?? []), id]);
   }
   const pos: Record<string, [number, number]> = {};
-  for (const [d, col] of columns) col.forEach((id, row) => (pos[id] = [40 + d * 340, 40 + row * 280]));
+  for (const [d, col] of columns) col.forEach((id, row) => (pos[id] = [40 + d * 420, 40 + row * 320]));
   return pos;
 }
 
