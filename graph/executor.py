@@ -99,7 +99,10 @@ class JobResult:
 @dataclass
 class _Plan:
     run_order: list[str]
-    cached: dict[str, CachedOutput]
+    #: Cache hits whose values feed nodes that run.
+    hits: dict[str, CachedOutput]
+    #: Every planned node that does not run (hits and their ancestors), in topological order.
+    cached: list[str]
     keys: dict[str, bytes]
     consumers: dict[str, int]
     skipped: list[str]
@@ -186,8 +189,9 @@ class Executor:
                     consumers[value.node_id] = consumers.get(value.node_id, 0) + 1
         in_plan = set(members)
         skipped = [node_id for node_id in nodes if node_id not in in_plan]
-        cached_in_order = {node_id: cached[node_id] for node_id in order if node_id in cached}
-        return _Plan(run_order, cached_in_order, keys, consumers, skipped)
+        # Ancestors of a cache hit need not run either: they count as cached, as in ComfyUI's execution_cached.
+        not_run = [node_id for node_id in order if node_id not in needed]
+        return _Plan(run_order, cached, not_run, keys, consumers, skipped)
 
 
 def _spec(registry: NodeRegistry, node: WorkflowNode) -> NodeSpec:
@@ -245,7 +249,7 @@ class _Job:
         self.send = send
         self.interrupt = interrupt
         self.hidden = hidden
-        self.values: dict[str, tuple[Any, ...]] = {node_id: hit.values for node_id, hit in plan.cached.items()}
+        self.values: dict[str, tuple[Any, ...]] = {node_id: hit.values for node_id, hit in plan.hits.items()}
         self.remaining = dict(plan.consumers)
         self._prompt: dict[str, Any] | None = hidden.prompt
 

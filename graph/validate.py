@@ -101,6 +101,27 @@ def validate(
     return issues
 
 
+def check_value(
+    spec: NodeSpec,
+    name: str,
+    value: Any,
+    *,
+    limits: Limits = Limits(),
+    node_id: str = "?",
+) -> list[ValidationIssue]:
+    """The issues of giving constant `value` to input `name` of `spec` (for editors, tests and linked values)."""
+    item = spec.inputs_by_name.get(name)
+    if item is None:
+        raise KeyError(f"{spec.node_id} has no input {name!r}")
+    checker = _Checker(Workflow(), NodeRegistry(), limits)
+    node = WorkflowNode(node_id, spec.node_id, {name: value})
+    if item.is_socket:
+        checker.report(node, "invalid_input_type", f"expected a link from a {item.type_name} output", name=name)
+    else:
+        checker._check_constant(node, item, value)
+    return checker.issues
+
+
 def _scope(
     view: Workflow, registry: NodeRegistry, targets: Sequence[str] | None
 ) -> tuple[list[str], list[ValidationIssue]]:

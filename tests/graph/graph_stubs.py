@@ -135,7 +135,9 @@ class LoadedImage(Outputs):
     fingerprint=lambda values: FILE_VERSIONS[values["image"]],
     registry=STUBS,
 )
-def load_image(image: Annotated[str, Choices(lambda: INPUT_IMAGES, source="input images"), ImageUpload()]) -> LoadedImage:
+def load_image(
+    image: Annotated[str, Choices(lambda: INPUT_IMAGES, source="input images"), ImageUpload()],
+) -> LoadedImage:
     CALLS.append("LoadImage")
     return LoadedImage(image=f"image({image},{FILE_VERSIONS[image]})", mask="mask")
 
@@ -221,6 +223,11 @@ def scale(
 ) -> Number:
     CALLS.append("Scale")
     return Number(value=x * factor + bias)
+
+
+@node("Liar", category="test", registry=STUBS)
+def liar(x: Annotated[int, Socket("NUMBER")]) -> Number:
+    return x  # type: ignore[return-value]  # deliberately wrong: the executor must catch it
 
 
 def reset() -> None:

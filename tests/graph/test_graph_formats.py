@@ -59,7 +59,11 @@ def test_native_round_trips_exactly() -> None:
         "version": 1,
         "nodes": {
             "1": {"class_type": "Const", "inputs": {"value": 2}, "ui": {"pos": [10, 20], "title": "two"}},
-            "2": {"class_type": "Inc", "inputs": {"x": ["1", 0], "by": 3}, "ui": {"pos": [300, 20], "mode": "bypassed"}},
+            "2": {
+                "class_type": "Inc",
+                "inputs": {"x": ["1", 0], "by": 3},
+                "ui": {"pos": [300, 20], "mode": "bypassed"},
+            },
             "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": "x"}},
             "4": {"class_type": "Scale", "inputs": {"x": ["1", 0], "note": {"__value__": ["a", 1]}}},
         },
@@ -199,7 +203,9 @@ def test_format_errors_name_the_problem(prompt: Any, match: str) -> None:
 
 
 def test_api_float_link_index_and_value_wrapping() -> None:
-    workflow = load_workflow({"1": {"class_type": "Const", "inputs": {}}, "2": {"class_type": "Show", "inputs": {"x": ["1", 0.0]}}}, STUBS)
+    workflow = load_workflow(
+        {"1": {"class_type": "Const", "inputs": {}}, "2": {"class_type": "Show", "inputs": {"x": ["1", 0.0]}}}, STUBS
+    )
     assert workflow["2"].inputs["x"] == Link("1", 0)
     wrapped = {"1": {"class_type": "Scale", "inputs": {"note": {"__value__": [1, 2, 3]}, "extra": {"a": 1}}}}
     assert to_api_prompt(load_workflow(copy.deepcopy(wrapped), STUBS)) == wrapped

@@ -77,7 +77,13 @@ def test_the_default_graph_is_valid() -> None:
         ("3", "model", ..., "required_input_missing", "expected a link from a MODEL output"),
         ("3", "model", "sd15", "invalid_input_type", "expected a link from a MODEL output, received the constant"),
         ("3", "model", ["99", 0], "bad_linked_input", "links to node '99', which is not in the workflow"),
-        ("3", "model", ["4", 7], "bad_linked_input", "links to output 7 of node 4 (CheckpointLoaderSimple), which has 3"),
+        (
+            "3",
+            "model",
+            ["4", 7],
+            "bad_linked_input",
+            "links to output 7 of node 4 (CheckpointLoaderSimple), which has 3",
+        ),
         ("3", "model", ["4", -1], "bad_linked_input", "output -1"),
         ("3", "positive", ["5", 0], "return_type_mismatch", "expected CONDITIONING, received LATENT"),
         ("3", "steps", ["5", 0], "return_type_mismatch", "expected INT, received LATENT"),
@@ -220,7 +226,10 @@ def test_pixel_budget_and_nesting_caps() -> None:
     deep: Any = "x"
     for _ in range(100):
         deep = [deep]
-    prompt = {"1": {"class_type": "Const", "inputs": {"value": 1}}, "2": {"class_type": "Show", "inputs": {"x": ["1", 0]}}}
+    prompt = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "Show", "inputs": {"x": ["1", 0]}},
+    }
     prompt["2"]["inputs"]["label"] = {"__value__": deep}
     issue = only(check(prompt))
     assert issue.type == "value_too_deep"
@@ -242,8 +251,14 @@ def test_links_into_widget_inputs_and_force_input() -> None:
         "2": {"class_type": "PrimitiveInt", "inputs": {"value": 4}},
         "3": {
             "class_type": "Scale",
-            "inputs": {"x": ["1", 0], "factor": ["2", 0], "bias": ["2", 0], "mode": "fast", "strength": 0.5,
-                       "flag": False},
+            "inputs": {
+                "x": ["1", 0],
+                "factor": ["2", 0],
+                "bias": ["2", 0],
+                "mode": "fast",
+                "strength": 0.5,
+                "flag": False,
+            },
         },
         "4": {"class_type": "Show", "inputs": {"x": ["3", 0], "label": ""}},
     }
