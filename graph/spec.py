@@ -55,6 +55,7 @@ class NodeDefinitionError(Exception):
     """A node definition breaks a rule of the node API (found at import, reported by the registry)."""
 
 
+@typing.dataclass_transform(frozen_default=True)  # so type checkers see subclasses' generated __init__
 @dataclass(frozen=True)
 class Outputs:
     """Base of every node's output record. Subclasses are frozen dataclasses automatically.

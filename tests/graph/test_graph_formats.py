@@ -77,7 +77,7 @@ def test_native_round_trips_exactly() -> None:
 
 
 def test_native_links_may_name_the_output() -> None:
-    native = {
+    native: dict[str, Any] = {
         "format": "latent-loom/workflow",
         "version": 1,
         "nodes": {

@@ -17,11 +17,11 @@ from graph.formats import load_workflow
 from graph.validate import Limits, ValidationIssue, comfy_error_response, validate
 from graph.workflow import Workflow
 
-DEFAULT = json.loads((Path(__file__).parent / "data" / "default_api.json").read_text())
+DEFAULT: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "default_api.json").read_text())
 
 
 def prompt_with(node_id: str, **inputs: Any) -> dict[str, Any]:
-    prompt = copy.deepcopy(DEFAULT)
+    prompt: dict[str, Any] = copy.deepcopy(DEFAULT)
     for name, value in inputs.items():
         if value is ...:
             del prompt[node_id]["inputs"][name]
@@ -226,7 +226,7 @@ def test_pixel_budget_and_nesting_caps() -> None:
     deep: Any = "x"
     for _ in range(100):
         deep = [deep]
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {"class_type": "Const", "inputs": {"value": 1}},
         "2": {"class_type": "Show", "inputs": {"x": ["1", 0]}},
     }
@@ -246,7 +246,7 @@ def test_unconnected_nodes_are_checked_but_targets_limit_the_scope() -> None:
 
 
 def test_links_into_widget_inputs_and_force_input() -> None:
-    prompt = {
+    prompt: dict[str, Any] = {
         "1": {"class_type": "Const", "inputs": {"value": 3}},
         "2": {"class_type": "PrimitiveInt", "inputs": {"value": 4}},
         "3": {
