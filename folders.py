@@ -322,6 +322,14 @@ def missing_model_hint(kind: str) -> str:
     return get_folders().missing_model_hint(kind)
 
 
+def hint_for_empty_choices(source: str) -> str | None:
+    """The first-run hint for an empty combo whose `Choices.source` names a model folder kind, else None."""
+    kind = LEGACY_KIND_NAMES.get(source, source)
+    if kind not in get_folders().model_folders:
+        return None
+    return missing_model_hint(kind)
+
+
 def list_input_files(extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[str]:
     """Files in input/ (recursive, '/'-separated), filtered by extension: LoadImage's combo."""
     return get_folders().list_files("input", extensions)
