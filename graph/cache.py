@@ -28,36 +28,57 @@ ENTRY_OVERHEAD_BYTES = 256
 # ---------------------------------------------------------------------------------------------------- keys
 
 
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How a node type takes part in caching (derived once per spec)."""
+
+    #: Output nodes, file writers, nondeterministic nodes and nodes reading the prompt: never served from cache.
+    always_runs: bool
+    #: Outputs may differ between runs: the key is unique per run, so descendants re-run too.
+    fresh_each_run: bool
+    #: The node sees its own id (hidden UNIQUE_ID): the id joins the key.
+    keyed_by_id: bool
+
+
+_policies: dict[int, tuple[NodeSpec, CachePolicy]] = {}
+
+
+def cache_policy(spec: NodeSpec) -> CachePolicy:
+    """The caching policy of `spec`, memoised (the executor asks once per node per job)."""
+    memo = _policies.get(id(spec))
+    if memo is not None and memo[0] is spec:
+        return memo[1]
+    reads_job = any(item.hidden is not None and item.hidden.kind in ("PROMPT", "EXTRA_PNGINFO") for item in spec.inputs)
+    policy = CachePolicy(
+        always_runs=spec.output_node or not spec.cacheable or reads_job,
+        fresh_each_run=bool(spec.effects & Effects.NONDETERMINISTIC) or reads_job,
+        keyed_by_id=any(item.hidden is not None and item.hidden.kind == "UNIQUE_ID" for item in spec.inputs),
+    )
+    _policies[id(spec)] = (spec, policy)
+    return policy
+
+
 def always_runs(spec: NodeSpec) -> bool:
     """Output nodes, file writers, nondeterministic nodes and nodes reading the prompt are never served from cache."""
-    return (
-        spec.output_node
-        or not spec.cacheable
-        or any(item.hidden is not None and item.hidden.kind in ("PROMPT", "EXTRA_PNGINFO") for item in spec.inputs)
-    )
-
-
-def _fresh_each_run(spec: NodeSpec) -> bool:
-    """Nodes whose outputs may differ between runs: their key is unique per run, so descendants re-run too."""
-    return bool(spec.effects & Effects.NONDETERMINISTIC) or any(
-        item.hidden is not None and item.hidden.kind in ("PROMPT", "EXTRA_PNGINFO") for item in spec.inputs
-    )
+    return cache_policy(spec).always_runs
 
 
 def node_key(spec: NodeSpec, node: WorkflowNode, keys: Mapping[str, bytes]) -> bytes:
     """The cache key of `node`, given the keys of the nodes its links come from."""
+    policy = cache_policy(spec)
     parts: list[Any] = [spec.node_id, spec.version]
-    for name in sorted(node.inputs):
-        value = node.inputs[name]
-        if isinstance(value, Link):
+    inputs = node.inputs
+    for name in sorted(inputs):
+        value = inputs[name]
+        if type(value) is Link:
             parts.append((name, keys.get(value.node_id, b""), value.output))
         else:
             parts.append((name, _canonical(value)))
-    if _fresh_each_run(spec):
+    if policy.fresh_each_run:
         parts.append(os.urandom(16))
     elif spec.fingerprint is not None:
         parts.append(_fingerprint(spec, node))
-    if any(item.hidden is not None and item.hidden.kind == "UNIQUE_ID" for item in spec.inputs):
+    if policy.keyed_by_id:
         parts.append(("UNIQUE_ID", node.node_id))
     return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -148,6 +169,20 @@ def measure_nbytes(value: Any, _limit_objects: int = 100_000) -> int:
     return total
 
 
+def _scalar_size(values: tuple[Any, ...]) -> int | None:
+    """The size of a tuple of plain numbers and strings (the common small case), or None to measure in full."""
+    total = 0
+    for value in values:
+        kind = type(value)
+        if kind is int or kind is float or kind is bool:
+            total += 8
+        elif kind is str:
+            total += len(value)
+        else:
+            return None
+    return total
+
+
 # ---------------------------------------------------------------------------------------------------- the LRU
 
 
@@ -181,7 +216,8 @@ class OutputCache:
 
     def put(self, key: bytes, values: tuple[Any, ...], ui: dict[str, Any] | None = None) -> bool:
         """Store outputs under `key`, evicting the least recently used; False when they exceed the whole budget."""
-        nbytes = measure_nbytes((values, ui)) + ENTRY_OVERHEAD_BYTES
+        nbytes = _scalar_size(values) if ui is None else None
+        nbytes = (measure_nbytes((values, ui)) if nbytes is None else nbytes) + ENTRY_OVERHEAD_BYTES
         entry = CachedOutput(values, ui, nbytes)
         with self._lock:
             old = self._entries.pop(key, None)

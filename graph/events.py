@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobStarted:
     job_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodesCached:
     """Nodes of this job whose outputs come from the cache; they will not run."""
 
@@ -23,13 +23,13 @@ class NodesCached:
     node_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeStarted:
     job_id: str
     node_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Progress:
     """`value` of `total` steps of the running node done; `preview` is an optional image (a PIL image)."""
 
@@ -40,7 +40,7 @@ class Progress:
     preview: Any | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeDone:
     """A node finished; `ui_output` is what the editor shows for it (`{"images": [...]}`), or None."""
 
@@ -49,7 +49,7 @@ class NodeDone:
     ui_output: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeFailed:
     """A node raised (or the job failed validation at run time): the job stops here."""
 
@@ -63,7 +63,7 @@ class NodeFailed:
     inputs: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobInterrupted:
     """The job stopped on request; `node_id` is the node that was running or about to run (None before any)."""
 
@@ -71,7 +71,7 @@ class JobInterrupted:
     node_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobSucceeded:
     job_id: str
 

@@ -16,10 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import networkx as nx
-
 from graph import runtime
-from graph.cache import CachedOutput, OutputCache, always_runs, node_key
+from graph.cache import CachedOutput, OutputCache, cache_policy, node_key
 from graph.events import (
     Event,
     JobInterrupted,
@@ -31,15 +29,18 @@ from graph.events import (
     NodeStarted,
     Progress,
 )
-from graph.modes import executable_view
 from graph.registry import NodeRegistry
 from graph.spec import NodeSpec, Outputs
-from graph.validate import Limits, ValidationIssue, ancestors_and_self, dependency_graph, validate
+from graph.validate import Limits, ValidationIssue, analyse, ancestors_and_self, check_value
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["succeeded", "failed", "interrupted"]
+
+
+class InvalidLinkedValue(ValueError):
+    """A widget input fed by a link received a value its limits refuse (found when the node is about to run)."""
 
 
 class InterruptFlag:
@@ -129,69 +130,57 @@ class Executor:
         """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures."""
         send = _safe_emit(emit)
         send(JobStarted(job_id))
-        issues = validate(workflow, self.registry, limits=self.limits, targets=targets)
+        analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
+        issues = analysis.issues
         if issues:
             first = issues[0]
-            send(
-                NodeFailed(
-                    job_id,
-                    first.node_id or "",
-                    first.class_type or "",
-                    "\n".join(i.message for i in issues),
-                    "ValidationError",
-                )
-            )
-            return JobResult(
-                job_id,
-                "failed",
-                issues=issues,
-                error=NodeError(first.node_id or "", first.class_type or "", first.message, "ValidationError"),
-            )
-        view = executable_view(workflow, self.registry)
-        plan = self._plan(view, targets)
+            message = "\n".join(issue.message for issue in issues)
+            error = NodeError(first.node_id or "", first.class_type or "", message, "ValidationError")
+            send(NodeFailed(job_id, error.node_id, error.class_type, message, error.exception_type))
+            return JobResult(job_id, "failed", issues=issues, error=error)
+        plan = self._plan(analysis.view, analysis.order, targets)
         send(NodesCached(job_id, tuple(plan.cached)))
-        job = _Job(self, workflow, view, plan, job_id, send, interrupt, hidden or HiddenValues())
+        job = _Job(self, workflow, analysis.view, plan, job_id, send, interrupt, hidden or HiddenValues())
         return job.execute()
 
-    def _plan(self, view: Workflow, targets: Sequence[str] | None) -> _Plan:
+    def _plan(self, view: Workflow, order: list[str], targets: Sequence[str] | None) -> _Plan:
         registry = self.registry
         nodes = view.nodes
         if targets is None:
             roots = [node_id for node_id, node in nodes.items() if _spec(registry, node).output_node]
         else:
             roots = list(targets)
-        members = ancestors_and_self(view, roots)
-        order = list(nx.topological_sort(dependency_graph(view, members)))
+        members = set(ancestors_and_self(view, roots))
+        order = [node_id for node_id in order if node_id in members]
         keys: dict[str, bytes] = {}
         for node_id in order:
             node = nodes[node_id]
             keys[node_id] = node_key(_spec(registry, node), node, keys)
         needed: set[str] = set()
-        cached: dict[str, CachedOutput] = {}
+        hits: dict[str, CachedOutput] = {}
         stack = list(roots)
         while stack:
             node_id = stack.pop()
-            if node_id in needed or node_id in cached:
+            if node_id in needed or node_id in hits:
                 continue
             node = nodes[node_id]
-            if not always_runs(_spec(registry, node)):
+            if not cache_policy(_spec(registry, node)).always_runs:
                 hit = self.cache.get(keys[node_id])
                 if hit is not None:
-                    cached[node_id] = hit
+                    hits[node_id] = hit
                     continue
             needed.add(node_id)
-            stack.extend(value.node_id for value in node.inputs.values() if isinstance(value, Link))
+            stack.extend(value.node_id for value in node.inputs.values() if type(value) is Link)
         run_order = [node_id for node_id in order if node_id in needed]
         consumers: dict[str, int] = {}
         for node_id in run_order:
             for value in nodes[node_id].inputs.values():
-                if isinstance(value, Link):
+                if type(value) is Link:
                     consumers[value.node_id] = consumers.get(value.node_id, 0) + 1
-        in_plan = set(members)
-        skipped = [node_id for node_id in nodes if node_id not in in_plan]
+        skipped = [node_id for node_id in nodes if node_id not in members]
         # Ancestors of a cache hit need not run either: they count as cached, as in ComfyUI's execution_cached.
         not_run = [node_id for node_id in order if node_id not in needed]
-        return _Plan(run_order, cached, not_run, keys, consumers, skipped)
+        return _Plan(run_order, hits, not_run, keys, consumers, skipped)
 
 
 def _spec(registry: NodeRegistry, node: WorkflowNode) -> NodeSpec:
@@ -263,17 +252,18 @@ class _Job:
             spec = _spec(registry, node)
             self.send(NodeStarted(self.job_id, node_id))
             kwargs: dict[str, Any] = {}
+            token = runtime.install(_NodeRuntime(self, node_id))
             try:
                 kwargs = self._arguments(spec, node)
-                with runtime.installed(_NodeRuntime(self, node_id)):
-                    record = spec.function(**kwargs)
-                values, ui = _unpack(spec, record)
+                values, ui = _unpack(spec, spec.function(**kwargs))
             except runtime.Interrupted:
                 return self._interrupted(result, node_id)
             except Exception as error:
                 return self._failed(result, node, error, kwargs)
+            finally:
+                runtime.uninstall(token)
             result.executed.append(node_id)
-            if not always_runs(spec):
+            if not cache_policy(spec).always_runs:
                 self.executor.cache.put(self.plan.keys[node_id], values, ui)
             if self.remaining.get(node_id):
                 self.values[node_id] = values
@@ -291,8 +281,12 @@ class _Job:
             item = by_name.get(name)
             if item is None:
                 continue  # LoadImage's "upload" button value
-            if isinstance(value, Link):
-                kwargs[name] = self.values[value.node_id][value.output]
+            if type(value) is Link:
+                kwargs[name] = linked = self.values[value.node_id][value.output]
+                if not item.is_socket:  # a widget fed by a link: its value is checked now, as strictly
+                    problems = check_value(spec, name, linked, limits=self.executor.limits, node_id=node.node_id)
+                    if problems:
+                        raise InvalidLinkedValue(problems[0].message)
             elif item.widget == "FLOAT" and type(value) is int:
                 kwargs[name] = float(value)  # JSON writes 8.0 as 8; exact, validated as a FLOAT
             else:

@@ -50,6 +50,16 @@ def check_interrupt() -> None:
     _runtime().check_interrupt()
 
 
+def install(runtime: NodeRuntime) -> contextvars.Token[NodeRuntime | None]:
+    """Make `runtime` the one nodes talk to until `uninstall(token)` (the executor's fast path)."""
+    return _current.set(runtime)
+
+
+def uninstall(token: contextvars.Token[NodeRuntime | None]) -> None:
+    """Undo `install`."""
+    _current.reset(token)
+
+
 @contextmanager
 def installed(runtime: NodeRuntime) -> Iterator[None]:
     """Make `runtime` the one nodes talk to inside this block."""

@@ -80,25 +80,50 @@ def validate(
     With `targets` (ComfyUI's partial_execution_targets) only those nodes and their ancestors are checked.
     Muted and bypassed nodes are resolved first, as the frontend does.
     """
+    return analyse(workflow, registry, limits=limits, targets=targets).issues
+
+
+@dataclass
+class Analysis:
+    """What validation learns on the way, reused by the executor: the runnable view and its topological order."""
+
+    view: Workflow
+    issues: list[ValidationIssue]
+    #: The checked nodes in topological order (networkx); empty when there are issues.
+    order: list[str]
+
+
+def analyse(
+    workflow: Workflow,
+    registry: NodeRegistry,
+    *,
+    limits: Limits = Limits(),
+    targets: Sequence[str] | None = None,
+) -> Analysis:
+    """Validate `workflow` and order its nodes topologically (the graph is built once for both)."""
     if len(workflow.nodes) > limits.max_nodes:
-        return [
-            ValidationIssue(
-                "too_many_nodes",
-                f"the workflow has {len(workflow.nodes)} nodes; at most {limits.max_nodes} are allowed",
-                expected=f"at most {limits.max_nodes} nodes",
-                received=len(workflow.nodes),
-            )
-        ]
+        issue = ValidationIssue(
+            "too_many_nodes",
+            f"the workflow has {len(workflow.nodes)} nodes; at most {limits.max_nodes} are allowed",
+            expected=f"at most {limits.max_nodes} nodes",
+            received=len(workflow.nodes),
+        )
+        return Analysis(workflow, [issue], [])
     view = executable_view(workflow, registry)
     checker = _Checker(view, registry, limits)
     scope, issues = _scope(view, registry, targets)
     for node_id in scope:
         checker.check_node(view.nodes[node_id])
     issues.extend(checker.issues)
-    issues.extend(_cycles(view, scope))
+    graph = dependency_graph(view, scope)
+    try:
+        order = list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        order = []
+        issues.extend(_cycles(view, graph))
     if issues:
-        issues = _with_dependent_outputs(view, registry, issues)
-    return issues
+        return Analysis(view, _with_dependent_outputs(view, registry, issues), [])
+    return Analysis(view, issues, order)
 
 
 def check_value(
@@ -360,6 +385,9 @@ class _Checker:
         limits = item.range
         if limits is None:
             return
+        grid = limits.round if item.widget == "FLOAT" and limits.round is not None else limits.step
+        if limits.min <= value <= limits.max and (not grid or on_grid(value, limits.min, grid)):
+            return  # the common case, checked without building any message
         bounds = f"{format_number(limits.min)}..{format_number(limits.max)}"
         if value < limits.min:
             self.report(
@@ -381,7 +409,6 @@ class _Checker:
                 received=value,
             )
             return
-        grid = limits.round if item.widget == "FLOAT" and limits.round is not None else limits.step
         if grid and not on_grid(value, limits.min, grid):
             below = limits.min + math.floor((value - limits.min) / grid) * grid
             nearest = [n for n in (below, below + grid) if limits.min <= n <= limits.max]
@@ -533,15 +560,8 @@ def _grid_number(value: float, grid: float) -> str:
     return f"{value:.{decimals}f}"
 
 
-def _cycles(view: Workflow, scope: Sequence[str]) -> list[ValidationIssue]:
-    """One issue per cycle among `scope`, listing the nodes on it in order."""
-    graph = dependency_graph(view, scope)
-    try:
-        for _ in nx.topological_sort(graph):
-            pass
-        return []
-    except nx.NetworkXUnfeasible:
-        pass
+def _cycles(view: Workflow, graph: nx.DiGraph) -> list[ValidationIssue]:
+    """One issue per cycle of `graph`, listing the nodes on it in order."""
     issues = []
     for component in nx.strongly_connected_components(graph):
         first = next(iter(component))

@@ -328,3 +328,22 @@ def test_thousand_node_chain_runs_and_reruns_from_cache() -> None:
     result = runner.run(workflow)
     assert CALLS == ["Show"] and len(result.cached) == 1000
     assert time.perf_counter() - started < 5.0  # generous: the benchmark measures this properly
+
+
+def test_values_arriving_by_link_into_widgets_are_checked_before_the_node_runs() -> None:
+    prompt: dict[str, Any] = {
+        "1": {"class_type": "Const", "inputs": {"value": 2}},
+        "2": {"class_type": "PrimitiveInt", "inputs": {"value": 0}},
+        "3": {
+            "class_type": "Scale",
+            "inputs": {"x": ["1", 0], "factor": ["2", 0], "mode": "fast", "strength": 0.5, "flag": False},
+        },
+        "4": {"class_type": "Show", "inputs": {"x": ["3", 0], "label": ""}},
+    }
+    result = Runner().run(prompt)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "3" and "Scale" not in CALLS
+    assert result.error.exception_type == "graph.executor.InvalidLinkedValue"
+    assert result.error.message == "node 3 (Scale) input 'factor': value 0 is smaller than the minimum 1"
+    prompt["2"]["inputs"]["value"] = 4
+    assert Runner().run(prompt).outputs["4"]["value"] == [8]
