@@ -51,13 +51,8 @@ def _heads(family: str, channels: list[int]) -> int | list[int]:
     return 8 if family == "sd1" else [max(1, c // 64) for c in channels]
 
 
-def derive_unet_config(
-    family: Family, state: StateDict, prefix: str, *, pooled_dim: int | None = None
-) -> dict[str, Any]:
-    """Diffusers UNet config for the LDM UNet under ``prefix`` (sizes from shapes, rest from JSON)."""
-    config: dict[str, Any] = dict(family_config(family)["unet"])
-    p = prefix
-    first = state[f"{p}input_blocks.0.0.weight"]
+def _encoder_layout(state: StateDict, p: str) -> tuple[list[int], list[int], int, int]:
+    """(channels per level, transformer depth per level, resnets per level, mid-block depth)."""
     levels: list[list[tuple[int, int]]] = [[]]
     index = 1
     while True:
@@ -71,19 +66,21 @@ def derive_unet_config(
             break
         index += 1
     if not levels[0]:
-        raise UnknownModelLayout(f"no UNet input blocks under {prefix!r}")
-    channels = [level[0][0] for level in levels]
-    depths = [level[0][1] for level in levels]
+        raise UnknownModelLayout(f"no UNet input blocks under {p!r}")
     mid_depth = _count(state, rf"{re.escape(p)}middle_block\.1\.transformer_blocks\.(\d+)\.")
+    return [lv[0][0] for lv in levels], [lv[0][1] for lv in levels], len(levels[0]), mid_depth
+
+
+def _encoder_config(family: Family, state: StateDict, p: str, config: dict[str, Any]) -> list[int]:
+    """Fill the settings UNet and ControlNet share (encoder half); returns the per-level depths."""
+    channels, depths, per_level, mid_depth = _encoder_layout(state, p)
     context_keys = [k for k in state if k.startswith(p) and k.endswith("attn2.to_k.weight")]
     proj_in = next(state[k] for k in state if k.startswith(p) and k.endswith(".1.proj_in.weight"))
     config.update(
-        in_channels=int(first.shape[1]),
-        out_channels=int(state[f"{p}out.2.weight"].shape[0]),
+        in_channels=int(state[f"{p}input_blocks.0.0.weight"].shape[1]),
         block_out_channels=channels,
-        layers_per_block=len(levels[0]),
+        layers_per_block=per_level,
         down_block_types=["CrossAttnDownBlock2D" if d else "DownBlock2D" for d in depths],
-        up_block_types=["CrossAttnUpBlock2D" if d else "UpBlock2D" for d in reversed(depths)],
         cross_attention_dim=int(state[context_keys[0]].shape[1]),
         use_linear_projection=proj_in.ndim == 2,
         attention_head_dim=_heads(family, channels),
@@ -95,15 +92,65 @@ def derive_unet_config(
             raise UnknownModelLayout(f"mid-block depth {mid_depth} differs from the last level's {depths[-1]}")
     else:
         config["transformer_layers_per_block"] = mid_depth
+    return depths
+
+
+def _addition_embedding(
+    family: Family, state: StateDict, p: str, config: dict[str, Any], pooled_dim: int | None
+) -> None:
     label = state.get(f"{p}label_emb.0.0.weight")
-    if label is not None:
-        in_dim = int(label.shape[1])
-        time_ids = int(family_config(family)["time_ids"])
-        if in_dim != config["projection_class_embeddings_input_dim"]:
-            if pooled_dim is None or (in_dim - pooled_dim) % time_ids:
-                raise UnknownModelLayout(f"cannot split the {in_dim}-wide SDXL class embedding input")
-            config["addition_time_embed_dim"] = (in_dim - pooled_dim) // time_ids
-        config["projection_class_embeddings_input_dim"] = in_dim
+    if label is None:
+        return
+    in_dim = int(label.shape[1])
+    time_ids = int(family_config(family)["time_ids"])
+    if in_dim != config["projection_class_embeddings_input_dim"]:
+        if pooled_dim is None or (in_dim - pooled_dim) % time_ids:
+            raise UnknownModelLayout(f"cannot split the {in_dim}-wide SDXL class embedding input")
+        config["addition_time_embed_dim"] = (in_dim - pooled_dim) // time_ids
+    config["projection_class_embeddings_input_dim"] = in_dim
+
+
+def derive_unet_config(
+    family: Family, state: StateDict, prefix: str, *, pooled_dim: int | None = None
+) -> dict[str, Any]:
+    """Diffusers UNet config for the LDM UNet under ``prefix`` (sizes from shapes, rest from JSON)."""
+    config: dict[str, Any] = dict(family_config(family)["unet"])
+    depths = _encoder_config(family, state, prefix, config)
+    config["out_channels"] = int(state[f"{prefix}out.2.weight"].shape[0])
+    config["up_block_types"] = ["CrossAttnUpBlock2D" if d else "UpBlock2D" for d in reversed(depths)]
+    _addition_embedding(family, state, prefix, config, pooled_dim)
+    return config
+
+
+_CONTROLNET_KEYS = (
+    "in_channels", "flip_sin_to_cos", "freq_shift", "down_block_types", "block_out_channels", "layers_per_block",
+    "downsample_padding", "mid_block_scale_factor", "act_fn", "norm_num_groups", "norm_eps", "cross_attention_dim",
+    "transformer_layers_per_block", "attention_head_dim", "use_linear_projection", "addition_embed_type",
+    "addition_time_embed_dim", "projection_class_embeddings_input_dim",
+)  # fmt: skip
+
+
+def controlnet_family(state: StateDict, prefix: str) -> Family:
+    """SDXL if it has the SDXL class embedding, SD2 if its attention projections are linear, else SD1."""
+    if f"{prefix}label_emb.0.0.weight" in state:
+        return "sdxl"
+    proj_in = next((state[k] for k in state if k.startswith(prefix) and k.endswith(".1.proj_in.weight")), None)
+    return "sd2" if proj_in is not None and proj_in.ndim == 2 else "sd1"
+
+
+def derive_controlnet_config(state: StateDict, prefix: str, *, pooled_dim: int | None = None) -> dict[str, Any]:
+    """Diffusers ControlNetModel config for the LDM ``cldm`` ControlNet under ``prefix``."""
+    family = controlnet_family(state, prefix)
+    unet: dict[str, Any] = dict(family_config(family)["unet"])
+    _encoder_config(family, state, prefix, unet)
+    if family == "sdxl":
+        # SDXL ControlNets are trained against the base model: pooled width 1280 unless told otherwise.
+        _addition_embedding(family, state, prefix, unet, pooled_dim or 1280)
+    config = {k: unet[k] for k in _CONTROLNET_KEYS if k in unet}
+    hint = sorted(int(m[1]) for k in state if (m := re.fullmatch(rf"{re.escape(prefix)}input_hint_block\.(\d+)\.weight", k)))
+    outs = [int(state[f"{prefix}input_hint_block.{i}.weight"].shape[0]) for i in hint]
+    config["conditioning_embedding_out_channels"] = [outs[0], *outs[2:-1:2]]
+    config["conditioning_channels"] = int(state[f"{prefix}input_hint_block.0.weight"].shape[1])
     return config
 
 
