@@ -1,0 +1,140 @@
+"""Our samplers + CFG denoiser against diffusers on the same tiny UNet, weights, latents and schedule.
+
+The schedules are taken from the diffusers scheduler (integer "leading" timesteps, so both sides feed the
+UNet the same t); what is compared is the sampling algorithm and the CFG plumbing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    LMSDiscreteScheduler,
+    PNDMScheduler,
+    StableDiffusionPipeline,
+)
+from sampling_fixtures import CONTEXT_DIM
+
+from diffusion.sampling.guidance import CFGDenoiser
+from diffusion.sampling.model_sampling import ModelSampling
+from diffusion.sampling.samplers import SAMPLERS
+from diffusion.types import ConditioningEntry
+
+SD_SCHEDULE: dict[str, Any] = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                               "num_train_timesteps": 1000}
+CFG = 7.5
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def prompts() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(7)
+    cond = torch.randn(1, 77, CONTEXT_DIM, generator=generator)
+    uncond = torch.randn(1, 77, CONTEXT_DIM, generator=generator)
+    latents = torch.randn(1, 4, 8, 8, generator=generator)
+    return cond, uncond, latents
+
+
+def _ours(unet: torch.nn.Module, sched: Any, sampler: str, sigmas: torch.Tensor, x: torch.Tensor,
+          cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+    ms = ModelSampling(sched.alphas_cumprod)
+    denoiser = CFGDenoiser(unet, ms, [ConditioningEntry(cond)], [ConditioningEntry(uncond)], CFG,
+                           latent_shape=x.shape, dtype=torch.float32, device=torch.device("cpu"))
+    return SAMPLERS[sampler].function(denoiser, x, sigmas)
+
+
+@torch.no_grad()
+def _diffusers_loop(unet: torch.nn.Module, sched: Any, latents: torch.Tensor, cond: torch.Tensor,
+                    uncond: torch.Tensor) -> torch.Tensor:
+    """What StableDiffusionPipeline's denoising loop does, for schedulers it accepts as they are."""
+    x = latents * sched.init_noise_sigma
+    context = torch.cat([uncond, cond])
+    for t in sched.timesteps:
+        x_in = sched.scale_model_input(torch.cat([x, x]), t)
+        eps_u, eps_c = unet(x_in, t, encoder_hidden_states=context).sample.chunk(2)
+        x = sched.step(eps_u + CFG * (eps_c - eps_u), t, x).prev_sample
+    return x
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.std())
+
+
+def test_cfg_loop_equals_stable_diffusion_pipeline_exactly(unet: torch.nn.Module, prompts) -> None:
+    cond, uncond, latents = prompts
+    config = {**SD_SCHEDULE, "timestep_spacing": "leading", "steps_offset": 1}
+    pipe = StableDiffusionPipeline(vae=None, text_encoder=None, tokenizer=None, unet=unet,
+                                   scheduler=EulerDiscreteScheduler(**config), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, latents=latents.clone(), height=64, width=64,
+               num_inference_steps=STEPS, guidance_scale=CFG, output_type="latent").images
+    sched = EulerDiscreteScheduler(**config)
+    sched.set_timesteps(STEPS)
+    ours = _ours(unet, sched, "euler", sched.sigmas, latents * sched.init_noise_sigma, cond, uncond)
+    assert torch.equal(ours, ref), float((ours - ref).abs().max())
+
+
+def _first_of_runs(values: torch.Tensor) -> torch.Tensor:
+    """Collapse the repeated σ of second-order diffusers schedulers ([σ0, σ1, σ1, σ2, σ2, ..., 0])."""
+    out = [values[0]]
+    for v in values[1:]:
+        if not torch.equal(v, out[-1]):
+            out.append(v)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize(("sampler", "scheduler_cls", "extra"), [
+    ("euler", EulerDiscreteScheduler, {}),
+    ("heun", HeunDiscreteScheduler, {}),
+    ("lms", LMSDiscreteScheduler, {}),
+])
+def test_karras_family_matches_diffusers(unet, prompts, sampler: str, scheduler_cls: Any, extra: dict) -> None:
+    cond, uncond, latents = prompts
+    sched = scheduler_cls(**SD_SCHEDULE, timestep_spacing="leading", steps_offset=1, **extra)
+    sched.set_timesteps(STEPS)
+    ref = _diffusers_loop(unet, sched, latents, cond, uncond)
+    fresh = scheduler_cls(**SD_SCHEDULE, timestep_spacing="leading", steps_offset=1, **extra)
+    fresh.set_timesteps(STEPS)
+    sigmas = _first_of_runs(fresh.sigmas.to(torch.float32))
+    ours = _ours(unet, fresh, sampler, sigmas, latents * fresh.init_noise_sigma, cond, uncond)
+    assert _rel(ours, ref) < 1e-4
+
+
+def test_dpmpp_2m_karras_matches_diffusers(unet, prompts) -> None:
+    cond, uncond, latents = prompts
+    config = {**SD_SCHEDULE, "use_karras_sigmas": True, "algorithm_type": "dpmsolver++", "solver_order": 2}
+    sched = DPMSolverMultistepScheduler(**config)
+    sched.set_timesteps(STEPS)
+    ref = _diffusers_loop(unet, sched, latents, cond, uncond)
+    fresh = DPMSolverMultistepScheduler(**config)
+    fresh.set_timesteps(STEPS)
+    sigmas = fresh.sigmas.to(torch.float32)
+    ours = _ours(unet, fresh, "dpmpp_2m", sigmas, latents * (1 + sigmas[0] ** 2) ** 0.5, cond, uncond)
+    assert _rel(ours, ref) < 1e-4
+
+
+@pytest.mark.parametrize(("sampler", "scheduler_cls", "extra"), [
+    ("euler", DDIMScheduler, {"clip_sample": False}),  # deterministic DDIM (η = 0) is Euler in σ
+    ("pndm", PNDMScheduler, {"skip_prk_steps": True}),
+])
+def test_vp_schedulers_match_diffusers(unet, prompts, sampler: str, scheduler_cls: Any, extra: dict) -> None:
+    cond, uncond, latents = prompts
+    config = {**SD_SCHEDULE, "timestep_spacing": "leading", "steps_offset": 1, "set_alpha_to_one": False,
+              **extra}
+    sched = scheduler_cls(**config)
+    sched.set_timesteps(STEPS)
+    ref = _diffusers_loop(unet, sched, latents, cond, uncond)
+    # Same schedule in σ: the scheduler's timesteps, then the final "alpha" (alphas_cumprod[0]).
+    ms = ModelSampling(sched.alphas_cumprod)
+    timesteps = torch.unique_consecutive(sched.timesteps)
+    sigmas = torch.cat([ms.sigmas[timesteps], ms.sigmas[:1]])
+    ours = _ours(unet, sched, sampler, sigmas, latents * (1 + sigmas[0] ** 2) ** 0.5, cond, uncond)
+    ours_vp = ours / (1 + sigmas[-1] ** 2) ** 0.5
+    assert _rel(ours_vp, ref) < 1e-4
