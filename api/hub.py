@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import struct
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,8 @@ IMAGE_TYPE_PNG = 2
 #: Inbound websocket messages are tiny (feature flags); anything larger closes the socket with 1009.
 MAX_INBOUND_MESSAGE = 64 * 1024
 MAX_CLIENT_ID_LENGTH = 128
+#: A client with more than this waiting to be sent is disconnected.
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
 SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
 
 Frame = str | bytes
@@ -57,6 +60,8 @@ class Client:
     queue: asyncio.Queue[Frame]
     sender: asyncio.Task[None] | None = None
     dropped: bool = False
+    #: Bytes waiting in `queue`; previews are large, so the buffer is bounded in bytes as well as in messages.
+    queued_bytes: int = 0
     features: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,10 +100,15 @@ class Hub:
         for client in targets:
             if client.dropped:
                 continue
+            if client.queued_bytes + len(frame) > MAX_QUEUED_BYTES:
+                self._drop(client, "it is not reading its messages")
+                continue
             try:
                 client.queue.put_nowait(frame)
             except asyncio.QueueFull:
                 self._drop(client, "it is not reading its messages")
+                continue
+            client.queued_bytes += len(frame)
 
     def _drop(self, client: Client, reason: str) -> None:
         """Disconnect a client at once, without waiting on it (its socket may be stuck)."""
@@ -113,12 +123,18 @@ class Hub:
             client.sender.cancel()
         transport = client.request.transport
         if transport is not None:
+            raw = transport.get_extra_info("socket")
+            if raw is not None:
+                # Linger 0: the close resets the connection and the kernel drops what it still buffers for it.
+                with contextlib.suppress(OSError):
+                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
 
     async def _pump(self, client: Client) -> None:
         try:
             while True:
                 frame = await client.queue.get()
+                client.queued_bytes -= len(frame)
                 if isinstance(frame, bytes):
                     await client.socket.send_bytes(frame)
                 else:

@@ -50,7 +50,8 @@ def _types(messages: list[Any], prompt_id: str) -> list[str]:
 
 
 def test_queue_follow_websocket_history_view(server: Server) -> None:
-    prompt_id, messages = asyncio.run(_run_and_follow(server, chain(steps=3, preview=32, prefix="e2e")))
+    fresh = int(time.time() * 1000) % 1_000_000  # a constant no earlier test used: nothing comes from the cache
+    prompt_id, messages = asyncio.run(_run_and_follow(server, chain(steps=3, preview=32, prefix="e2e", value=fresh)))
     types = _types(messages, prompt_id)
     assert types[0] == "execution_start"
     assert types[1] == "execution_cached"
