@@ -63,24 +63,25 @@ def always_runs(spec: NodeSpec) -> bool:
     return cache_policy(spec).always_runs
 
 
-def node_key(spec: NodeSpec, node: WorkflowNode, keys: Mapping[str, bytes]) -> bytes:
-    """The cache key of `node`, given the keys of the nodes its links come from."""
+def node_key(spec: NodeSpec, node: WorkflowNode, keys: Mapping[str, str]) -> str:
+    """The cache key of `node` (a hex digest), given the keys of the nodes its links come from."""
     policy = cache_policy(spec)
-    parts: list[Any] = [spec.node_id, spec.version]
+    # One string, unambiguous: input names are identifiers and repr() escapes the separators in values.
+    parts = [spec.node_id, str(spec.version)]
     inputs = node.inputs
     for name in sorted(inputs):
         value = inputs[name]
         if type(value) is Link:
-            parts.append((name, keys.get(value.node_id, b""), value.output))
+            parts.append(f"{name}\x00L{keys.get(value.node_id, '')}:{value.output}")
         else:
-            parts.append((name, _canonical(value)))
+            parts.append(f"{name}\x00C{_canonical(value)!r}")
     if policy.fresh_each_run:
-        parts.append(os.urandom(16))
+        parts.append(os.urandom(16).hex())
     elif spec.fingerprint is not None:
-        parts.append(_fingerprint(spec, node))
+        parts.append(repr(_fingerprint(spec, node)))
     if policy.keyed_by_id:
-        parts.append(("UNIQUE_ID", node.node_id))
-    return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        parts.append(f"UNIQUE_ID\x00{node.node_id!r}")
+    return hashlib.blake2b("\x1e".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
@@ -202,11 +203,11 @@ class OutputCache:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[bytes, CachedOutput] = OrderedDict()
+        self._entries: OrderedDict[str, CachedOutput] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: bytes) -> CachedOutput | None:
+    def get(self, key: str) -> CachedOutput | None:
         """The entry for `key`, marked most recently used; None when absent."""
         with self._lock:
             entry = self._entries.get(key)
@@ -214,7 +215,7 @@ class OutputCache:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: bytes, values: tuple[Any, ...], ui: dict[str, Any] | None = None) -> bool:
+    def put(self, key: str, values: tuple[Any, ...], ui: dict[str, Any] | None = None) -> bool:
         """Store outputs under `key`, evicting the least recently used; False when they exceed the whole budget."""
         nbytes = _scalar_size(values) if ui is None else None
         nbytes = (measure_nbytes((values, ui)) if nbytes is None else nbytes) + ENTRY_OVERHEAD_BYTES
@@ -239,7 +240,7 @@ class OutputCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def keys(self) -> Iterator[bytes]:
+    def keys(self) -> Iterator[str]:
         """Keys from least to most recently used (a snapshot)."""
         with self._lock:
             return iter(list(self._entries))

@@ -104,7 +104,7 @@ class _Plan:
     hits: dict[str, CachedOutput]
     #: Every planned node that does not run (hits and their ancestors), in topological order.
     cached: list[str]
-    keys: dict[str, bytes]
+    keys: dict[str, str]
     consumers: dict[str, int]
     skipped: list[str]
 
@@ -152,7 +152,7 @@ class Executor:
             roots = list(targets)
         members = set(ancestors_and_self(view, roots))
         order = [node_id for node_id in order if node_id in members]
-        keys: dict[str, bytes] = {}
+        keys: dict[str, str] = {}
         for node_id in order:
             node = nodes[node_id]
             keys[node_id] = node_key(_spec(registry, node), node, keys)

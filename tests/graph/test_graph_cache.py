@@ -80,23 +80,23 @@ def test_measure_counts_storage_once_and_walks_containers() -> None:
 def test_lru_evicts_least_recently_used_by_bytes() -> None:
     entry = 1000 + ENTRY_OVERHEAD_BYTES
     cache = OutputCache(max_bytes=3 * entry)
-    for name in (b"a", b"b", b"c"):
+    for name in ("a", "b", "c"):
         assert cache.put(name, (tensor(1000, ord(name)),))
     assert cache.total_bytes == 3 * entry
-    assert cache.get(b"a") is not None  # a is now the most recently used
-    cache.put(b"d", (tensor(1000, 100),))
-    assert list(cache.keys()) == [b"c", b"a", b"d"]  # b was least recently used
-    cache.put(b"e", (tensor(2000, 101),))  # needs two slots: c and a go
-    assert list(cache.keys()) == [b"d", b"e"]
+    assert cache.get("a") is not None  # a is now the most recently used
+    cache.put("d", (tensor(1000, 100),))
+    assert list(cache.keys()) == ["c", "a", "d"]  # b was least recently used
+    cache.put("e", (tensor(2000, 101),))  # needs two slots: c and a go
+    assert list(cache.keys()) == ["d", "e"]
     assert cache.total_bytes <= cache.max_bytes
 
 
 def test_an_entry_larger_than_the_budget_is_not_kept_and_replacing_updates_size() -> None:
     cache = OutputCache(max_bytes=5000)
-    assert not cache.put(b"huge", (tensor(10_000, 1),))
-    assert b"huge" not in cache and cache.total_bytes == 0
-    cache.put(b"k", (tensor(100, 2),))
-    cache.put(b"k", (tensor(300, 3),))
+    assert not cache.put("huge", (tensor(10_000, 1),))
+    assert "huge" not in cache and cache.total_bytes == 0
+    cache.put("k", (tensor(100, 2),))
+    cache.put("k", (tensor(300, 3),))
     assert len(cache) == 1 and cache.total_bytes == 300 + ENTRY_OVERHEAD_BYTES
     cache.clear()
     assert len(cache) == 0 and cache.total_bytes == 0
@@ -106,7 +106,7 @@ def test_an_entry_larger_than_the_budget_is_not_kept_and_replacing_updates_size(
 
 def test_node_keys_ignore_ids_layout_and_input_order_but_see_values_types_and_upstream() -> None:
     spec = STUBS.specs["Inc"]
-    upstream = {"1": b"k1", "9": b"k1", "2": b"k2"}
+    upstream = {"1": "k1", "9": "k1", "2": "k2"}
     base = node_key(spec, WorkflowNode("5", "Inc", {"x": Link("1", 0), "by": 2}), upstream)
     same = node_key(
         spec, WorkflowNode("77", "Inc", {"by": 2, "x": Link("9", 0)}, {"pos": [1, 2], "title": "t"}), upstream
