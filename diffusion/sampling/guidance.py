@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from diffusion.sampling.latent_ops import center_crop, resize
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.types import Conditioning, ConditioningEntry, ControlHint
 
@@ -272,7 +272,7 @@ class CFGDenoiser:
             image = hint.hint.movedim(-1, 1).float()
             target = (lh * 8, lw * 8)
             if tuple(image.shape[2:]) != target:
-                image = upscale_center_crop(image, target[1], target[0], "nearest-exact")
+                image = resize(center_crop(image, target[1], target[0]), target[1], target[0], "nearest-exact")
             self._hint_cache[key] = image.to(self.device, self.dtype)
         image = repeat_to_batch(self._hint_cache[key], batch)
         return torch.cat([image] * chunks)
@@ -287,26 +287,3 @@ def controlnet_module(value: Any) -> torch.nn.Module:
         if isinstance(inner, torch.nn.Module):
             return inner
     raise TypeError(f"control_net: expected a ControlNetModel or a wrapper with .model, received {type(value)}")
-
-
-def upscale_center_crop(image: torch.Tensor, width: int, height: int, method: str) -> torch.Tensor:
-    """Resize ``[B, C, H, W]`` to width×height after cropping the centre to the target aspect ratio."""
-    old_w, old_h = image.shape[3], image.shape[2]
-    old_aspect = old_w / old_h
-    new_aspect = width / height
-    x = y = 0
-    if old_aspect > new_aspect:
-        x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
-    elif old_aspect < new_aspect:
-        y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-    cropped = image[:, :, y:old_h - y, x:old_w - x]
-    return resize(cropped, width, height, method)
-
-
-def resize(image: torch.Tensor, width: int, height: int, method: str) -> torch.Tensor:
-    """``F.interpolate`` by ComfyUI method name (nearest-exact, bilinear, area, bicubic)."""
-    if method in ("nearest-exact", "area"):
-        return F.interpolate(image, size=(height, width), mode=method)
-    if method in ("bilinear", "bicubic"):
-        return F.interpolate(image, size=(height, width), mode=method, align_corners=False)
-    raise ValueError(f"upscale_method: expected nearest-exact, bilinear, area or bicubic, received {method!r}")
