@@ -120,7 +120,8 @@ def _check_input(where: str, spec: InputSpec) -> None:
         if len(set(spec.options)) != len(spec.options):
             raise NodeDefinitionError(f"{label}: the choice list has duplicates")
     if not spec.has_default:
-        if spec.widget in ("INT", "FLOAT", "BOOLEAN") or (spec.widget == "STRING" and not spec.force_input):
+        # Text may start empty without saying so (ComfyUI's CLIPTextEncode declares no default for `text`).
+        if spec.widget in ("INT", "FLOAT", "BOOLEAN"):
             raise NodeDefinitionError(f"{label}: a widget needs a default")
         return
     default = spec.default
