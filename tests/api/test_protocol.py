@@ -272,3 +272,21 @@ def test_convert_workflow(server: Server) -> None:
     assert converted.json()["workflow"]["format"] == "latent-loom/workflow"
     bad = server.request("POST", "/api/workflow/convert", {"format": "something-else"})
     assert bad.status == 400
+
+
+def test_comfyui_script_example_style_client(server: Server) -> None:
+    """ComfyUI's script_examples post with urllib and no Content-Type header of their own: that must work."""
+    import urllib.request
+
+    data = json.dumps({"prompt": chain(value=321), "client_id": new_id()}).encode("utf-8")
+    request = urllib.request.Request(f"{server.url}/prompt", data=data)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        prompt_id = json.loads(response.read())["prompt_id"]
+    server.wait_job(prompt_id)
+    with urllib.request.urlopen(f"{server.url}/history/{prompt_id}", timeout=30) as response:
+        history = json.loads(response.read())
+    image = history[prompt_id]["outputs"]["3"]["images"][0]
+    query = urllib.parse.urlencode({"filename": image["filename"], "subfolder": image["subfolder"],
+                                    "type": image["type"]})
+    with urllib.request.urlopen(f"{server.url}/view?{query}", timeout=30) as response:
+        assert Image.open(io.BytesIO(response.read())).size == (8, 8)

@@ -1,0 +1,91 @@
+"""The issue's headline flow with real nodes: a tiny random SD1.x checkpoint, ComfyUI's txt2img API prompt,
+queued over HTTP, followed on the websocket to completion, then history and /view (with PNG metadata)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from tests.api.server_harness import Server, new_id
+
+TXT2IMG_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage")
+
+
+def txt2img(ckpt: str, seed: int = 5) -> dict[str, Any]:
+    """ComfyUI's default workflow in API format, small."""
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": seed, "steps": 3, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+            "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tiny = pytest.importorskip("tests.fixtures.tiny_models")
+    base: Path = tmp_path_factory.mktemp("txt2img")
+    tiny.install_demo_checkpoint(base)
+    instance = Server(base).start()
+    missing = [name for name in TXT2IMG_NODES if name not in instance.request("GET", "/object_info").json()]
+    if missing:
+        instance.stop()
+        pytest.skip(f"core nodes not in the catalog yet: {', '.join(missing)}")
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_txt2img_queue_websocket_history_view(model_server: Server) -> None:
+    client_id = new_id()
+
+    async def scenario() -> tuple[str, list[Any]]:
+        received: list[Any] = []
+        body = {"prompt": txt2img("tiny_sd1.safetensors"), "client_id": client_id,
+                "extra_data": {"extra_pnginfo": {"workflow": {"nodes": []}}}}
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"{model_server.url}/ws?clientId={client_id}") as ws:
+            async with session.post(f"{model_server.url}/prompt", json=body) as reply:
+                assert reply.status == 200, await reply.text()
+                prompt_id = (await reply.json())["prompt_id"]
+            async with asyncio.timeout(240):
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        received.append(message.data)
+                        continue
+                    data = json.loads(message.data)
+                    received.append(data)
+                    if data["type"] == "executing" and data["data"]["node"] is None \
+                            and data["data"]["prompt_id"] == prompt_id:
+                        break
+        return prompt_id, received
+
+    prompt_id, received = asyncio.run(scenario())
+    types = [m["type"] for m in received if isinstance(m, dict)]
+    assert "execution_error" not in types, [m for m in received if isinstance(m, dict)]
+    assert "execution_success" in types
+    progress = [m["data"] for m in received if isinstance(m, dict) and m["type"] == "progress"]
+    assert [p["value"] for p in progress if p["node"] == "3"][-1] == 3
+    entry = model_server.request("GET", f"/history/{prompt_id}").json()[prompt_id]
+    image = entry["outputs"]["9"]["images"][0]
+    view = model_server.request("GET", f"/view?filename={image['filename']}&subfolder={image['subfolder']}"
+                                       f"&type={image['type']}")
+    assert view.status == 200 and view.headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(view.body)) as png:
+        assert png.size == (64, 64)
+        assert json.loads(png.info["prompt"])["3"]["class_type"] == "KSampler"
+        assert "workflow" in png.info
