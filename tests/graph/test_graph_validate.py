@@ -202,7 +202,7 @@ def test_thousand_node_graph_validates_fast() -> None:
     prompt = chain_prompt(1000, close=False)
     started = time.perf_counter()
     assert check(prompt) == []
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 3.0  # ~5 ms on a quiet core; generous for a shared CI machine
 
 
 def test_node_count_cap() -> None:
