@@ -347,3 +347,24 @@ def test_values_arriving_by_link_into_widgets_are_checked_before_the_node_runs()
     assert result.error.message == "node 3 (Scale) input 'factor': value 0 is smaller than the minimum 1"
     prompt["2"]["inputs"]["value"] = 4
     assert Runner().run(prompt).outputs["4"]["value"] == [8]
+
+
+def test_a_failing_fingerprint_reruns_the_loader_and_its_error_is_structured(monkeypatch: pytest.MonkeyPatch) -> None:
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "cat.png"}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+    runner = Runner()
+    assert runner.run(prompt).status == "succeeded"
+    monkeypatch.delitem(graph_stubs.FILE_VERSIONS, "cat.png")  # the file vanished after validation listed it
+    result = runner.run(prompt)
+    assert CALLS == ["LoadImage"]  # not served from cache: its fingerprint could not be taken
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "1" and result.error.exception_type == "KeyError"
+
+
+def test_a_muted_target_is_refused() -> None:
+    workflow = load_workflow(copy.deepcopy(DEFAULT), STUBS)
+    workflow["8"].mode = "muted"
+    result = Runner().run(workflow, targets=["8"])
+    assert result.status == "failed" and result.issues[0].type == "invalid_target"
