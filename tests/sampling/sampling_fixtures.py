@@ -39,7 +39,7 @@ def tiny_unet(seed: int = 0, sdxl: bool = False) -> UNet2DConditionModel:
 
 def tiny_controlnet(unet: UNet2DConditionModel, seed: int = 5) -> ControlNetModel:
     torch.manual_seed(seed)
-    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 16, 32, 32))
     return perturb(net, seed + 1)
 
 
