@@ -137,7 +137,14 @@ def load_workflow(data: Any, registry: NodeRegistry) -> Workflow:
         return _load_native(data, registry)
     if kind == "comfyui-api":
         return _load_api(data, registry)
-    return _load_ui(data, registry)
+    try:
+        return _load_ui(data, registry)
+    except WorkflowFormatError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as error:
+        # LiteGraph files come from many frontend versions and plugins: a shape we did not foresee is a format
+        # error for the client, never a server error.
+        raise WorkflowFormatError(f"malformed ComfyUI UI workflow: {type(error).__name__}: {error}") from None
 
 
 def _load_api(data: dict[str, Any], registry: NodeRegistry) -> Workflow:
@@ -274,9 +281,11 @@ def _load_ui(data: dict[str, Any], registry: NodeRegistry) -> Workflow:
             raise WorkflowFormatError(f"UI workflow: node id {node_id} appears twice", node_id=node_id)
         ui_nodes[node_id] = raw
     links = _ui_links(data.get("links") or [])
+    definitions = data.get("definitions")
+    listed = definitions.get("subgraphs") if isinstance(definitions, dict) else None
     subgraphs = {
-        item.get("id"): item.get("name", "")
-        for item in (data.get("definitions") or {}).get("subgraphs", [])
+        str(item.get("id")): str(item.get("name", ""))
+        for item in (listed if isinstance(listed, list) else [])
         if isinstance(item, dict)
     }
     converter = _UiConverter(ui_nodes, links, registry)

@@ -233,3 +233,25 @@ def test_workflow_model_basics() -> None:
     clone = workflow.copy()
     clone["1"].inputs["value"] = 5
     assert workflow["1"].inputs == {}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["nodes"][0].__setitem__("inputs", "clip"),
+        lambda d: d["nodes"][0].__setitem__("inputs", [{"name": "clip", "link": [5]}]),
+        lambda d: d["nodes"][0].__setitem__("widgets_values", 7),
+        lambda d: d.__setitem__("definitions", ["x"]),
+        lambda d: d.__setitem__("groups", "none"),
+        lambda d: d.__setitem__("extra", []),
+        lambda d: d["nodes"][0].__setitem__("pos", None),
+        lambda d: d.__setitem__("links", {"1": 2}),
+    ],
+)
+def test_malformed_ui_workflows_are_format_errors_or_load(mutate: Any) -> None:
+    data = read("default_ui_v04.json")
+    mutate(data)
+    try:
+        load_workflow(data, STUBS)
+    except WorkflowFormatError:
+        pass  # a clear 400, never a TypeError/AttributeError 500
