@@ -162,7 +162,9 @@ function Editor() {
     let stop: (() => void) | undefined;
     (async () => {
       try {
+        performance.mark('loom:start');
         store.setCatalog(parseObjectInfo(await fetchObjectInfo()));
+        performance.mark('loom:catalog');
       } catch (e) {
         setLoadError((e as Error).message);
         return;
@@ -173,6 +175,7 @@ function Editor() {
         try {
           const { workflow, name } = JSON.parse(saved) as { workflow: NativeWorkflow; name?: string };
           const vp = store.loadNative(workflow, name);
+          performance.mark('loom:graph');
           if (vp) void rf.setViewport(vp);
           else fit();
           restored = true;

@@ -11,7 +11,11 @@ import { InputImagePreview, Widget } from './Widgets';
 /** Below this zoom, nodes drop widgets and images so large graphs stay fluid. */
 export const LOD_ZOOM = 0.45;
 
+/** Below this zoom, nodes are drawn as plain boxes (text is unreadable there and costly to paint). */
+export const OVERVIEW_ZOOM = 0.25;
+
 const lowDetailSelector = (s: { transform: [number, number, number] }) => s.transform[2] < LOD_ZOOM;
+const overviewSelector = (s: { transform: [number, number, number] }) => s.transform[2] < OVERVIEW_ZOOM;
 
 function Socket({ type, kind, id, title }: { type: string; kind: 'source' | 'target'; id: string; title: string }) {
   return (
@@ -55,6 +59,7 @@ function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
   const spec = useGraph((s) => s.catalog[data.classType]);
   const linked = useGraph((s) => s.linked[id] ?? '');
   const lowDetail = useFlowStore(lowDetailSelector);
+  const overview = useFlowStore(overviewSelector);
   const running = useRuntime((s) => s.running === id);
   const progress = useRuntime((s) => (s.progress?.node === id ? s.progress : null));
   const preview = useRuntime((s) => s.previews[id]);
@@ -71,6 +76,7 @@ function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
   if (data.mode) classes.push(data.mode);
   if (!spec) classes.push('unknown-type');
   if (lowDetail) classes.push('low-detail');
+  if (overview) classes.push('overview');
 
   if (!spec) {
     return (
