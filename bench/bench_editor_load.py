@@ -33,7 +33,8 @@ def make_graph(count: int, columns: int = 25) -> dict[str, Any]:
         node_id = str(i + 1)
         pos = [(i % columns) * 380, (i // columns) * 360]
         if i == 0:
-            nodes[node_id] = {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}}
+            inputs: dict[str, Any] = {"width": 512, "height": 512, "batch_size": 1}
+            nodes[node_id] = {"class_type": "EmptyLatentImage", "inputs": inputs}
         elif i % 4 == 0:
             nodes[node_id] = {"class_type": "KSampler", "inputs": {"seed": i, "latent_image": [str(i), 0]}}
         else:
