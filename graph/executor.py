@@ -116,6 +116,8 @@ class Executor:
         self.registry = registry
         self.cache = cache if cache is not None else OutputCache()
         self.limits = limits if limits is not None else Limits()
+        # One job at a time: node code (models on a GPU) is not written to run concurrently.
+        self._running = threading.Lock()
 
     def run(
         self,
@@ -127,7 +129,23 @@ class Executor:
         hidden: HiddenValues | None = None,
         targets: list[str] | None = None,
     ) -> JobResult:
-        """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures."""
+        """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures.
+
+        The interrupt flag is not cleared here: a flag set before the job starts stops it before its first node.
+        Nodes receive cached objects as inputs and must not mutate them.
+        """
+        with self._running:
+            return self._run(workflow, job_id, emit, interrupt, hidden, targets)
+
+    def _run(
+        self,
+        workflow: Workflow,
+        job_id: str,
+        emit: Callable[[Event], None],
+        interrupt: InterruptFlag,
+        hidden: HiddenValues | None,
+        targets: list[str] | None,
+    ) -> JobResult:
         send = _safe_emit(emit)
         send(JobStarted(job_id))
         analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
