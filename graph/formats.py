@@ -18,6 +18,7 @@ from typing import Any
 
 from graph.registry import NodeRegistry
 from graph.spec import InputSpec, NodeSpec
+from graph.subgraphs import Flattener, SubgraphError
 from graph.workflow import Link, NodeMode, Workflow, WorkflowNode, short_repr
 
 NATIVE_FORMAT = "latent-loom/workflow"
@@ -280,14 +281,15 @@ def _load_ui(data: dict[str, Any], registry: NodeRegistry) -> Workflow:
         if node_id in ui_nodes:
             raise WorkflowFormatError(f"UI workflow: node id {node_id} appears twice", node_id=node_id)
         ui_nodes[node_id] = raw
-    links = _ui_links(data.get("links") or [])
-    definitions = data.get("definitions")
-    listed = definitions.get("subgraphs") if isinstance(definitions, dict) else None
-    subgraphs = {
-        str(item.get("id")): str(item.get("name", ""))
-        for item in (listed if isinstance(listed, list) else [])
-        if isinstance(item, dict)
-    }
+    links: dict[Any, tuple[str, int, str, int]] = dict(_ui_links(data.get("links") or []))
+    definitions = _subgraph_definitions(data)
+    if definitions:
+        flattener = Flattener(definitions)
+        try:
+            flattener.flatten(data["nodes"], data.get("links") or [])
+        except SubgraphError as error:
+            raise WorkflowFormatError(f"UI workflow subgraphs: {error}") from None
+        ui_nodes, links = flattener.nodes, flattener.links
     converter = _UiConverter(ui_nodes, links, registry)
     workflow = Workflow()
     reroutes: dict[str, Any] = {}
@@ -296,17 +298,22 @@ def _load_ui(data: dict[str, Any], registry: NodeRegistry) -> Workflow:
         if kind == REROUTE and kind not in registry:
             origin = converter.input_link(raw, 0)
             reroutes[node_id] = {"pos": _position(raw.get("pos")), "input": origin}
-        elif kind in subgraphs:
-            raise WorkflowFormatError(
-                f"node {node_id} is an instance of the subgraph {subgraphs[kind]!r}; subgraphs are not supported yet",
-                node_id=node_id,
-            )
         elif (kind in NOTE_TYPES or kind == PRIMITIVE) and kind not in registry:
             continue
         else:
             workflow.nodes[node_id] = converter.node(node_id, raw)
     workflow.ui = _ui_layout(data, reroutes)
     return workflow
+
+
+def _subgraph_definitions(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    definitions = data.get("definitions")
+    listed = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+    return {
+        str(item["id"]): item
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict) and "id" in item
+    }
 
 
 def _ui_links(raw_links: Any) -> dict[int, tuple[str, int, str, int]]:
@@ -337,7 +344,7 @@ class _UiConverter:
     """Turns one LiteGraph node into a WorkflowNode: widgets by name, links resolved through reroutes/primitives."""
 
     def __init__(
-        self, nodes: dict[str, dict[str, Any]], links: dict[int, tuple[str, int, str, int]], registry: NodeRegistry
+        self, nodes: dict[str, dict[str, Any]], links: dict[Any, tuple[str, int, str, int]], registry: NodeRegistry
     ) -> None:
         self.nodes = nodes
         self.links = links

@@ -174,11 +174,35 @@ def test_ui_unknown_type_is_kept_for_validation_to_report() -> None:
     assert issues[0].type == "unknown_node_type" and issues[0].node_id == "7"
 
 
-def test_ui_subgraph_instance_is_refused_clearly() -> None:
-    data = read("default_ui_v04.json")
-    data["definitions"] = {"subgraphs": [{"id": "0b6c-uuid", "name": "Upscaler"}]}
-    data["nodes"][0]["type"] = "0b6c-uuid"
-    with pytest.raises(WorkflowFormatError, match="subgraph 'Upscaler'"):
+def test_ui_subgraphs_are_flattened_with_comfyui_ids() -> None:
+    workflow = load_workflow(read("subgraph_ui_v1.json"), STUBS)
+    prompt = to_api_prompt(workflow, STUBS)
+    assert sorted(prompt) == sorted(["1", "10:1", "10:2:1", "4", "5", "8", "9"])
+    assert prompt["10:1"]["inputs"] == {"text": "a castle on a hill", "clip": ["1", 1]}
+    assert prompt["10:2:1"]["inputs"] == {"text": "blurry, watermark", "clip": ["1", 1]}
+    assert prompt["5"]["inputs"]["positive"] == ["10:1", 0]
+    assert prompt["5"]["inputs"]["negative"] == ["10:2:1", 0]
+    assert validate(workflow, STUBS) == []
+
+
+@pytest.mark.parametrize(("mode", "state"), [(2, "muted"), (4, "bypassed")])
+def test_a_muted_or_bypassed_subgraph_feeds_nothing_here(mode: int, state: str) -> None:
+    data = read("subgraph_ui_v1.json")
+    next(n for n in data["nodes"] if n["id"] == 10)["mode"] = mode  # no CLIP → CONDITIONING pass-through
+    workflow = load_workflow(data, STUBS)
+    assert workflow["10:1"].mode == "muted" and workflow["10:2:1"].mode == "muted"
+    issues = validate(workflow, STUBS)
+    assert sorted((i.node_id, i.type, i.input_name) for i in issues) == [
+        ("5", "required_input_missing", "negative"),
+        ("5", "required_input_missing", "positive"),
+    ]
+
+
+def test_a_subgraph_that_contains_itself_is_a_format_error() -> None:
+    data = read("subgraph_ui_v1.json")
+    inner = data["definitions"]["subgraphs"][1]
+    inner["nodes"][0]["type"] = inner["id"]
+    with pytest.raises(WorkflowFormatError, match="nest deeper than"):
         load_workflow(data, STUBS)
 
 
