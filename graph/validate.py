@@ -254,7 +254,7 @@ class _Checker:
                 self._check_constant(node, item, value)
         for item in spec.inputs:
             if item.section == "required" and item.name not in node.inputs:
-                kind = f"a link from a {item.type_name} output" if item.is_socket else f"a {item.type_name} value"
+                kind = f"a link from a {item.type_name} output" if item.is_socket else f"a value of type {item.type_name}"
                 self.report(
                     node,
                     "required_input_missing",

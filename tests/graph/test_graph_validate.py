@@ -73,7 +73,7 @@ def test_the_default_graph_is_valid() -> None:
         ("6", "text", "a\x00b", "invalid_text", "NUL"),
         ("6", "text", "a\ud800b", "invalid_text", "surrogate"),
         ("6", "text", 5, "invalid_input_type", "expected a string"),
-        ("3", "steps", ..., "required_input_missing", "required input is missing: expected a INT value"),
+        ("3", "steps", ..., "required_input_missing", "required input is missing: expected a value of type INT"),
         ("3", "model", ..., "required_input_missing", "expected a link from a MODEL output"),
         ("3", "model", "sd15", "invalid_input_type", "expected a link from a MODEL output, received the constant"),
         ("3", "model", ["99", 0], "bad_linked_input", "links to node '99', which is not in the workflow"),
