@@ -342,25 +342,15 @@ def test_drop_png_restores_its_graph(page: Any, server_url: str) -> None:
     assert api_prompt(page)["3"]["inputs"]["seed"] == 156680208700286
 
     # Now an image made by our server from a workflow queued over HTTP.
-    native = {
+    prompt = txt2img_prompt(ckpt, steps=1)
+    prompt["3"]["inputs"]["seed"] = 123456
+    native: dict[str, Any] = {
         "format": "latent-loom/workflow",
         "version": 1,
-        "nodes": {k: {**v, "ui": {"pos": [int(k) * 50, 40]}} for k, v in txt2img_prompt(ckpt, steps=1).items()},
+        "nodes": {k: {**v, "ui": {"pos": [int(k) * 50, 40]}} for k, v in prompt.items()},
     }
-    native["nodes"]["3"]["inputs"]["seed"] = 123456
-    body = json.dumps(
-        {
-            "prompt": txt2img_prompt(ckpt, steps=1)
-            | {
-                "3": {
-                    **txt2img_prompt(ckpt, steps=1)["3"],
-                    "inputs": {**txt2img_prompt(ckpt, steps=1)["3"]["inputs"], "seed": 123456},
-                }
-            },
-            "client_id": "e2e-http",
-            "extra_data": {"extra_pnginfo": {"workflow": native}},
-        }
-    ).encode()
+    extra = {"extra_pnginfo": {"workflow": native}}
+    body = json.dumps({"prompt": prompt, "client_id": "e2e-http", "extra_data": extra}).encode()
     request = urllib.request.Request(f"{server_url}/prompt", data=body, headers={"Content-Type": "application/json"})
     prompt_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["prompt_id"]
     entry = wait_history(server_url, prompt_id)
@@ -372,9 +362,9 @@ def test_drop_png_restores_its_graph(page: Any, server_url: str) -> None:
     new_canvas(page)
     drop_file(page, png, image["filename"], "image/png")
     page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 7")
-    prompt = api_prompt(page)
-    assert prompt["3"]["inputs"]["seed"] == 123456
-    assert {n["class_type"] for n in prompt.values()} == {n["class_type"] for n in txt2img_prompt(ckpt).values()}
+    reopened = api_prompt(page)
+    assert reopened["3"]["inputs"]["seed"] == 123456
+    assert {n["class_type"] for n in reopened.values()} == {n["class_type"] for n in prompt.values()}
 
 
 def test_incompatible_link_is_refused(page: Any, server_url: str) -> None:
@@ -447,3 +437,69 @@ def test_link_dropped_on_empty_canvas_offers_compatible_nodes(page: Any, server_
     page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 8")
     new_id = next(n["id"] for n in graph(page)["nodes"] if n["data"].get("classType") == "PreviewImage")
     assert ["8", "o:0", new_id, "i:images"] in graph(page)["edges"]
+
+
+def test_copy_paste_duplicate_mute_and_bypass(page: Any, server_url: str) -> None:
+    open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    node(page, "6").locator("header").click()
+    page.keyboard.press("Control+c")
+    page.mouse.move(200, 900)
+    page.keyboard.press("Control+v")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 8")
+    pasted = graph(page)["nodes"][-1]
+    assert pasted["data"]["classType"] == "CLIPTextEncode" and pasted["id"] == "10"
+    assert not [e for e in graph(page)["edges"] if e[2] == "10"], "plain paste keeps no links from outside"
+    page.keyboard.press("Control+Shift+v")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 9")
+    assert [e for e in graph(page)["edges"] if e[2] == "11"] == [["4", "o:1", "11", "i:clip"]]
+    page.keyboard.press("Control+d")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 10")
+
+    node(page, "5").locator("header").click()
+    page.keyboard.press("Control+m")
+    assert "5" not in api_prompt(page), "a muted node is left out of the API prompt"
+    assert node(page, "5").locator(".loom-node.muted").count() == 1
+    page.keyboard.press("Control+m")
+    assert "5" in api_prompt(page)
+    node(page, "8").locator("header").click()
+    page.keyboard.press("Control+b")
+    prompt = api_prompt(page)
+    assert "8" not in prompt and prompt["9"]["inputs"].get("images") is None
+
+
+def test_group_moves_its_nodes_and_autosave_restores_the_graph(page: Any, server_url: str) -> None:
+    open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    page.evaluate("() => window.__loom.setViewport({ x: 0, y: 0, zoom: 0.7 })")
+    page.wait_for_timeout(200)
+    node(page, "6").locator("header").click()
+    node(page, "7").locator("header").click(modifiers=["Control"])
+    page.keyboard.press("Control+g")
+    group = page.get_by_test_id("group")
+    group.wait_for()
+    before = {
+        n["id"]: n for n in page.evaluate("() => window.__loom.graph().nodes.map(n => ({id: n.id, ...n.position}))")
+    }
+    title = page.locator(".frame-title")
+    x, y = center(title)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 70, y + 140, steps=8)
+    page.mouse.up()
+    after = {
+        n["id"]: n for n in page.evaluate("() => window.__loom.graph().nodes.map(n => ({id: n.id, ...n.position}))")
+    }
+    frame_id = next(i for i in after if i.startswith("g"))
+    dx = after[frame_id]["x"] - before[frame_id]["x"]
+    dy = after[frame_id]["y"] - before[frame_id]["y"]
+    assert dx > 50 and dy > 100, "the group itself was dragged"
+    for moved in ("6", "7"):
+        assert after[moved]["x"] - before[moved]["x"] == pytest.approx(dx, abs=0.5)
+        assert after[moved]["y"] - before[moved]["y"] == pytest.approx(dy, abs=0.5)
+    assert after["3"] == before["3"], "nodes outside the group stay put"
+
+    page.wait_for_timeout(700)  # autosave is debounced
+    page.reload()
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 8")
+    saved = page.evaluate("() => window.__loom.native()")
+    assert saved["ui"]["groups"][0]["title"] == "Group"
+    assert saved["nodes"]["6"]["ui"]["pos"] == pytest.approx([after["6"]["x"], after["6"]["y"]], abs=0.1)
