@@ -269,7 +269,7 @@ class CFGDenoiser:
     def _hint_image(self, hint: ControlHint, lh: int, lw: int, chunks: int, batch: int) -> torch.Tensor:
         key = (id(hint), lh, lw)
         if key not in self._hint_cache:
-            image = hint.hint.movedim(-1, 1).float()
+            image = hint.hint.movedim(-1, 1).float().contiguous()
             target = (lh * 8, lw * 8)
             if tuple(image.shape[2:]) != target:
                 image = resize(center_crop(image, target[1], target[0]), target[1], target[0], "nearest-exact")

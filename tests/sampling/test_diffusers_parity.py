@@ -138,3 +138,35 @@ def test_vp_schedulers_match_diffusers(unet, prompts, sampler: str, scheduler_cl
     ours = _ours(unet, sched, sampler, sigmas, latents * (1 + sigmas[0] ** 2) ** 0.5, cond, uncond)
     ours_vp = ours / (1 + sigmas[-1] ** 2) ** 0.5
     assert _rel(ours_vp, ref) < 1e-4
+
+
+@pytest.mark.parametrize(("strength", "start", "end"), [(1.0, 0.0, 1.0), (0.7, 0.0, 1.0)])
+def test_controlnet_loop_equals_controlnet_pipeline(unet, prompts, strength: float, start: float,
+                                                    end: float) -> None:
+    from diffusers import StableDiffusionControlNetPipeline
+    from sampling_fixtures import tiny_controlnet
+
+    from diffusion.types import ControlHint
+
+    cond, uncond, latents = prompts
+    controlnet = tiny_controlnet(unet)
+    hint = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(11))
+    config = {**SD_SCHEDULE, "timestep_spacing": "leading", "steps_offset": 1}
+    pipe = StableDiffusionControlNetPipeline(
+        vae=None, text_encoder=None, tokenizer=None, unet=unet, controlnet=controlnet,
+        scheduler=EulerDiscreteScheduler(**config), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=hint.movedim(-1, 1), latents=latents.clone(),
+               height=64, width=64, num_inference_steps=STEPS, guidance_scale=CFG, output_type="latent",
+               controlnet_conditioning_scale=strength, control_guidance_start=start,
+               control_guidance_end=end).images
+    sched = EulerDiscreteScheduler(**config)
+    sched.set_timesteps(STEPS)
+    control = ControlHint(controlnet, hint, strength, start, end)
+    ms = ModelSampling(sched.alphas_cumprod)
+    denoiser = CFGDenoiser(unet, ms, [ConditioningEntry(cond, control=control)],
+                           [ConditioningEntry(uncond, control=control)], CFG, latent_shape=latents.shape,
+                           dtype=torch.float32, device=torch.device("cpu"))
+    ours = SAMPLERS["euler"].function(denoiser, latents * sched.init_noise_sigma, sched.sigmas)
+    assert torch.equal(ours, ref), float((ours - ref).abs().max())
