@@ -305,8 +305,12 @@ def test_build_txt2img_by_search_and_drag_then_run(page: Any, server_url: str) -
     assert page.evaluate("() => window.__sawRunning"), "no node was highlighted as running"
     assert not page.locator(".loom-node.has-error").count()
 
+    page.get_by_test_id("queue-toggle").click()
+    entry = page.get_by_test_id("history-entry").first
+    entry.locator("img").first.wait_for(timeout=15_000)
+
     page.evaluate("() => window.__loom.fitView()")
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(600)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 

@@ -35,6 +35,25 @@ import { parseObjectInfo } from './schema';
 import * as store from './store';
 import { useGraph } from './store';
 
+const SHORTCUTS: [string, string][] = [
+  ['Double-click', 'search nodes'],
+  ['Drag link to canvas', 'add a compatible node'],
+  ['Ctrl+Enter', 'queue'],
+  ['Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y', 'undo / redo'],
+  ['Ctrl+C / Ctrl+X / Ctrl+V', 'copy / cut / paste'],
+  ['Ctrl+Shift+V', 'paste keeping input links'],
+  ['Ctrl+D', 'duplicate'],
+  ['Delete', 'delete selection'],
+  ['Ctrl+M / Ctrl+B', 'mute / bypass'],
+  ['Ctrl+G', 'group selection'],
+  ['Ctrl+A', 'select all'],
+  ['Shift+drag', 'box select'],
+  ['Space+drag', 'pan'],
+  ['F', 'fit view'],
+  ['Ctrl+S / Ctrl+O', 'save / open'],
+  ['Drop .json or .png', 'open a workflow'],
+];
+
 const nodeTypes = { loom: LoomNodeView, reroute: RerouteNodeView, frame: FrameNodeView };
 const AUTOSAVE_KEY = 'latent-loom.autosave';
 
@@ -83,6 +102,8 @@ function Editor() {
   const shiftPaste = useRef(false);
   const frameDrag = useRef<{ frameStart: { x: number; y: number }; frameId: string; start: Map<string, { x: number; y: number }> }[]>([]);
   const fileInput = useRef<HTMLInputElement>(null);
+  const reconnected = useRef(false);
+  const [showKeys, setShowKeys] = useState(false);
   const cid = useRef(clientId());
 
   const fit = useCallback(() => {
@@ -349,7 +370,7 @@ function Editor() {
   const onDoubleClick = useCallback(
     (e: ReactMouseEvent) => {
       const target = e.target as Element;
-      if (!target.classList.contains('react-flow__pane')) return;
+      if (!target.classList.contains('react-flow__pane') && !target.classList.contains('frame')) return;
       store.openPalette({ screen: { x: e.clientX, y: e.clientY }, flow: rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }) });
     },
     [rf],
@@ -442,6 +463,18 @@ function Editor() {
         <button onClick={() => store.undo()} title="Undo — Ctrl+Z" data-testid="undo">Undo</button>
         <button onClick={() => store.redo()} title="Redo — Ctrl+Shift+Z / Ctrl+Y" data-testid="redo">Redo</button>
         <button onClick={() => void rf.fitView({ padding: 0.12, duration: 200 })} title="Fit view — F">Fit</button>
+        <span className="menu">
+          <button onClick={() => setShowKeys((v) => !v)} title="Keyboard shortcuts">Keys</button>
+          {showKeys && (
+            <ul className="menu-list keys" onClick={() => setShowKeys(false)}>
+              {SHORTCUTS.map(([k, what]) => (
+                <li key={k}>
+                  <kbd>{k}</kbd> {what}
+                </li>
+              ))}
+            </ul>
+          )}
+        </span>
         <span className="spacer" />
         <span className={`conn ${connected ? 'on' : 'off'}`} title={connected ? 'connected' : 'disconnected'} />
         {running && (
@@ -494,6 +527,15 @@ function Editor() {
             onConnect={store.addConnection}
             onConnectEnd={onConnectEnd}
             isValidConnection={(c) => store.connectionProblem(c) === null}
+            onReconnectStart={() => (reconnected.current = false)}
+            onReconnect={(old, c) => {
+              reconnected.current = true;
+              store.reconnectEdge(old, c);
+            }}
+            onReconnectEnd={(_, old) => {
+              // A link end dropped on empty canvas disconnects it, as in ComfyUI.
+              if (!reconnected.current) store.reconnectEdge(old, null);
+            }}
             onNodeDragStart={onNodeDragStart}
             onNodeDrag={onNodeDrag}
             deleteKeyCode={null}

@@ -158,6 +158,18 @@ export function addConnection(c: Connection): void {
   setGraph(s.nodes, connect(s.edges, edge));
 }
 
+/** Move an existing link's end to a new socket (dragging a link end), or drop it when `c` is null. */
+export function reconnectEdge(old: Edge, c: Connection | null): void {
+  const s = get();
+  if (c && connectionProblem(c)) return;
+  checkpoint();
+  const rest = s.edges.filter((e) => e.id !== old.id);
+  if (!c) return setGraph(s.nodes, rest);
+  const src = s.nodes.find((n) => n.id === c.source);
+  const edge = makeEdge(c.source, outIndex(c.sourceHandle), c.target, inName(c.targetHandle), sourceType(src, c.sourceHandle, s.catalog));
+  setGraph(s.nodes, connect(rest, edge));
+}
+
 function mapNode(id: string, fn: (n: AnyNode) => AnyNode): void {
   const s = get();
   setGraph(
