@@ -4,8 +4,10 @@ Node API: `spec` (@node, NodeSpec, Outputs, Effects), `widgets` (Range, Text, Ch
 `registry` (REGISTRY, checks, guarded module loading), `schema` (/object_info and our rich schema), `runtime`
 (report_progress, check_interrupt).
 
-Engine: `workflow` (Workflow, WorkflowNode, Link) ← `formats` (load_workflow, detect_format, to_api_prompt,
-to_native, parse_json) and `comfy_export` (to_comfy_ui); `modes` (muted/bypassed nodes); `validate` (validate,
-comfy_error_response, Limits); `cache` (cache keys, OutputCache, file_fingerprint); `events`; `executor`
-(Executor.run, InterruptFlag, HiddenValues, JobResult).
+Engine: `workflow` (Workflow, WorkflowNode, Link, WorkflowFormatError) ← `formats` (load_workflow, detect_format,
+to_api_prompt, to_native, parse_json), which reads ComfyUI UI files through `comfy_ui` and `subgraphs`, and
+`comfy_export` (to_comfy_ui); `modes` (muted/bypassed nodes); `validate` (validate, analyse, check_value) over
+`checks` (per-node rules) and `issues` (ValidationIssue, Limits), rendered by `comfy_errors`
+(comfy_error_response); `cache` (cache keys, OutputCache, file_fingerprint); `events`; `executor` (Executor.run,
+InterruptFlag, HiddenValues, JobResult).
 """

@@ -86,3 +86,25 @@ def short_repr(value: Any, limit: int = 80) -> str:
         else f"<{type(value).__name__} of {len(value)} items>"
     )
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+class WorkflowFormatError(ValueError):
+    """The data is not a workflow in any accepted format; the message says where and what was expected."""
+
+    def __init__(self, message: str, *, node_id: str | None = None, input_name: str | None = None) -> None:
+        super().__init__(message)
+        self.node_id = node_id
+        self.input_name = input_name
+
+
+def json_type(value: Any) -> str:
+    """How JSON names the type of a parsed value ("an object", "an array", ...), for error messages."""
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
