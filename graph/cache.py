@@ -38,6 +38,8 @@ class CachePolicy:
     fresh_each_run: bool
     #: The node sees its own id (hidden UNIQUE_ID): the id joins the key.
     keyed_by_id: bool
+    #: FLOAT widgets, whose integer values are keyed as floats.
+    float_inputs: frozenset[str]
 
 
 _policies: dict[int, tuple[NodeSpec, CachePolicy]] = {}
@@ -53,6 +55,7 @@ def cache_policy(spec: NodeSpec) -> CachePolicy:
         always_runs=spec.output_node or not spec.cacheable or reads_job,
         fresh_each_run=bool(spec.effects & Effects.NONDETERMINISTIC) or reads_job,
         keyed_by_id=any(item.hidden is not None and item.hidden.kind == "UNIQUE_ID" for item in spec.inputs),
+        float_inputs=frozenset(item.name for item in spec.inputs if item.widget == "FLOAT"),
     )
     _policies[id(spec)] = (spec, policy)
     return policy
@@ -73,8 +76,10 @@ def node_key(spec: NodeSpec, node: WorkflowNode, keys: Mapping[str, str]) -> str
         value = inputs[name]
         if type(value) is Link:
             parts.append(f"{name}\x00L{keys.get(value.node_id, '')}:{value.output}")
-        else:
-            parts.append(f"{name}\x00C{_canonical(value)!r}")
+            continue
+        if type(value) is int and name in policy.float_inputs:
+            value = float(value)  # cfg 8 and cfg 8.0 are the same run (the executor passes 8.0 either way)
+        parts.append(f"{name}\x00C{_canonical(value)!r}")
     if policy.fresh_each_run:
         parts.append(os.urandom(16).hex())
     elif spec.fingerprint is not None:

@@ -119,6 +119,13 @@ def test_node_keys_ignore_ids_layout_and_input_order_but_see_values_types_and_up
     assert node_key(const, WorkflowNode("1", "Const", {"value": 1}), {}) != node_key(
         const, WorkflowNode("1", "Const", {"value": True}), {}
     )
+    sampler = STUBS.specs["KSampler"]  # JSON may write cfg 8.0 as 8: the same run, the same key
+    assert node_key(sampler, WorkflowNode("3", "KSampler", {"cfg": 8}), {}) == node_key(
+        sampler, WorkflowNode("3", "KSampler", {"cfg": 8.0}), {}
+    )
+    assert node_key(sampler, WorkflowNode("3", "KSampler", {"steps": 8}), {}) != node_key(
+        sampler, WorkflowNode("3", "KSampler", {"steps": 9}), {}
+    )
     scale = STUBS.specs["Scale"]  # has a hidden UNIQUE_ID: its id joins the key
     assert node_key(scale, WorkflowNode("1", "Scale", {}), {}) != node_key(scale, WorkflowNode("2", "Scale", {}), {})
 
