@@ -507,3 +507,19 @@ def test_group_moves_its_nodes_and_autosave_restores_the_graph(page: Any, server
     saved = page.evaluate("() => window.__loom.native()")
     assert saved["ui"]["groups"][0]["title"] == "Group"
     assert saved["nodes"]["6"]["ui"]["pos"] == pytest.approx([after["6"]["x"], after["6"]["y"]], abs=0.1)
+
+
+def test_templates_menu_opens_a_shipped_workflow(page: Any, server_url: str) -> None:
+    listing = json.loads(urllib.request.urlopen(f"{server_url}/api/workflows", timeout=10).read())
+    names = listing["workflows"] if isinstance(listing, dict) else listing
+    names = [n if isinstance(n, str) else n["name"] for n in names]
+    if "txt2img.json" not in names:
+        pytest.skip(f"the server ships no txt2img.json template (has {names})")
+    template = json.loads(urllib.request.urlopen(f"{server_url}/api/workflows/txt2img.json", timeout=10).read())
+    new_canvas(page)
+    page.get_by_role("button", name="Templates ▾").click()
+    page.get_by_test_id("templates").get_by_text("txt2img.json", exact=True).click()
+    expected = len(template["nodes"]) + len((template.get("ui") or {}).get("reroutes") or {})
+    expected += len((template.get("ui") or {}).get("groups") or [])
+    page.wait_for_function(f"() => document.querySelectorAll('.react-flow__node').length === {expected}")
+    assert set(api_prompt(page)) == {k for k, v in template["nodes"].items() if not (v.get("ui") or {}).get("mode")}
