@@ -166,10 +166,11 @@ class Executor:
         nodes = view.nodes
         if targets is None:
             roots = [node_id for node_id, node in nodes.items() if _spec(registry, node).output_node]
+            members = set(ancestors_and_self(view, roots))
+            order = [node_id for node_id in order if node_id in members]
         else:
             roots = list(targets)
-        members = set(ancestors_and_self(view, roots))
-        order = [node_id for node_id in order if node_id in members]
+            members = set(order)  # validation already limited the order to the targets and their ancestors
         keys: dict[str, str] = {}
         for node_id in order:
             node = nodes[node_id]

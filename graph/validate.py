@@ -213,13 +213,16 @@ def dependency_graph(workflow: Workflow, scope: Iterable[str]) -> nx.DiGraph:
     graph = nx.DiGraph()
     nodes = workflow.nodes
     members = set(scope)
-    graph.add_nodes_from(node_id for node_id in nodes if node_id in members)
-    graph.add_edges_from(
+    ordered = [node_id for node_id in nodes if node_id in members]  # workflow order keeps the sort deterministic
+    edges = [
         (value.node_id, node_id)
-        for node_id in graph.nodes
+        for node_id in ordered
         for value in nodes[node_id].inputs.values()
-        if isinstance(value, Link) and value.node_id in members
-    )
+        if type(value) is Link and value.node_id in members
+    ]
+    linked = {node_id for edge in edges for node_id in edge}
+    graph.add_nodes_from(node_id for node_id in ordered if node_id not in linked)
+    graph.add_edges_from(edges)
     return graph
 
 
