@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +87,12 @@ class EngineAdapter:
         """Drop cached outputs and loaded models (between jobs)."""
         if free_memory or unload_models:
             self.executor.cache.clear()
+        if unload_models:
+            # Only if the loaders are in use: a stats-only server never imports torch for this.
+            model_cache = sys.modules.get("diffusion.models.cache")
+            if model_cache is not None:
+                model_cache.MODEL_CACHE.free()
+        gc.collect()
 
     def node_type(self, job: Job, node_id: str) -> str:
         node = job.prompt.get(node_id)

@@ -7,13 +7,14 @@ here every request passes every guard, and CORS only ever adds explicitly config
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from api.config import LOOPBACK_NAMES, ServerConfig, is_loopback
+from api.config import LOOPBACK_NAMES, ServerConfig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
@@ -58,7 +59,8 @@ class Guards:
         if not host:
             return False
         name, _ = split_host(host)
-        return name in self.allowed_hosts or (is_loopback(name) and name != "0.0.0.0")
+        # An IP literal is never a rebinding vector: rebinding needs a name the attacker's DNS answers for.
+        return name in self.allowed_hosts or _is_ip_literal(name)
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Safe headers on every response (errors and static files too); CORS for configured origins only."""
@@ -147,6 +149,14 @@ class Guards:
             # The editor page was opened with ?token=: remember it so the page's own requests carry it.
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
         return response
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _presented_token(request: web.Request) -> str | None:

@@ -151,9 +151,9 @@ def chain(steps: int = 2, delay_ms: int = 0, preview: int = 0, value: int = 1, p
     }
 
 
-def failing() -> dict[str, Any]:
+def failing(value: int = 1) -> dict[str, Any]:
     return {
-        "1": {"class_type": "StubNumber", "inputs": {"value": 1}},
+        "1": {"class_type": "StubNumber", "inputs": {"value": value}},
         "2": {"class_type": "StubFail", "inputs": {"value": ["1", 0], "message": "stub failure"}},
         "3": {"class_type": "StubSave", "inputs": {"value": ["2", 0], "filename_prefix": "fail"}},
     }

@@ -84,7 +84,8 @@ def test_queue_follow_websocket_history_view(server: Server) -> None:
 
 
 def test_failing_node_reports_error_and_next_job_runs(server: Server) -> None:
-    prompt_id, messages = asyncio.run(_run_and_follow(server, failing()))
+    fresh = 500_000 + int(time.time() * 1000) % 400_000
+    prompt_id, messages = asyncio.run(_run_and_follow(server, failing(fresh)))
     errors = [m["data"] for m in messages if isinstance(m, dict) and m["type"] == "execution_error"]
     assert len(errors) == 1
     assert errors[0]["node_id"] == "2" and errors[0]["node_type"] == "StubFail"
@@ -93,8 +94,22 @@ def test_failing_node_reports_error_and_next_job_runs(server: Server) -> None:
     assert job["status"] == "failed"
     entry = server.request("GET", f"/history/{prompt_id}").json()[prompt_id]
     assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
-    after = server.post_prompt(chain(value=2)).json()["prompt_id"]
+    after = server.post_prompt(chain(value=fresh)).json()["prompt_id"]
     assert server.wait_job(after)["status"] == "succeeded"
+    # What ran before the failure stayed cached.
+    messages_after = server.request("GET", f"/history/{after}").json()[after]["status"]["messages"]
+    assert dict(messages_after)["execution_cached"]["nodes"] == ["1"]
+
+
+def test_node_breaking_its_output_contract_is_blamed(server: Server) -> None:
+    prompt = {"1": {"class_type": "StubNumber", "inputs": {"value": 4}},
+              "2": {"class_type": "StubWrongOutput", "inputs": {"value": ["1", 0]}},
+              "3": {"class_type": "StubSave", "inputs": {"value": ["2", 0], "filename_prefix": "wrong"}}}
+    job = server.wait_job(server.post_prompt(prompt).json()["prompt_id"])
+    assert job["status"] == "failed"
+    entry = server.request("GET", f"/history/{job['id']}").json()[job["id"]]
+    error = dict(entry["status"]["messages"])["execution_error"]
+    assert error["node_id"] == "2" and error["node_type"] == "StubWrongOutput"
 
 
 def test_messages_go_only_to_the_submitting_client(server: Server) -> None:
@@ -202,6 +217,7 @@ def test_interrupt_one_job_only_if_running(server: Server) -> None:
     entry = server.request("GET", f"/history/{running}").json()[running]
     assert entry["status"]["completed"] is False
     assert entry["outputs"] == {}
+    assert server.wait_job(server.post_prompt(chain(value=8)).json()["prompt_id"])["status"] == "succeeded"
 
 
 def test_job_status_and_cancel(server: Server) -> None:

@@ -80,6 +80,8 @@ def test_txt2img_queue_websocket_history_view(model_server: Server) -> None:
     assert "execution_success" in types
     progress = [m["data"] for m in received if isinstance(m, dict) and m["type"] == "progress"]
     assert [p["value"] for p in progress if p["node"] == "3"][-1] == 3
+    frames = [m for m in received if isinstance(m, bytes)]
+    assert len(frames) == 3 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x01"  # type 1, JPEG
     entry = model_server.request("GET", f"/history/{prompt_id}").json()[prompt_id]
     image = entry["outputs"]["9"]["images"][0]
     view = model_server.request("GET", f"/view?filename={image['filename']}&subfolder={image['subfolder']}"

@@ -56,7 +56,7 @@ def test_dns_rebinding_host_is_403(server: Server, host: str) -> None:
     assert server.request("GET", "/api/queue", headers={"Host": host}).status == 403
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:1234", "127.0.0.1", "[::1]:8188"])
+@pytest.mark.parametrize("host", ["localhost", "localhost:1234", "127.0.0.1", "[::1]:8188", "192.168.1.20:8188"])
 def test_loopback_hosts_are_allowed(server: Server, host: str) -> None:
     assert server.request("GET", "/api/queue", headers={"Host": host}).status == 200
 

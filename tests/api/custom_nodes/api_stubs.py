@@ -57,3 +57,9 @@ def stub_save(
     name = target.file_name(0, "png")
     Image.new("RGB", (8, 8), (value % 256,) * 3).save(target.folder / name)
     return NoOutputs(ui={"images": [{"filename": name, "subfolder": target.subfolder, "type": "output"}]})
+
+
+@node("StubWrongOutput", category="stub", version=1, effects=Effects.NONDETERMINISTIC)
+def stub_wrong_output(value: Annotated[int, Socket("INT")]) -> Number:
+    """Breaks its contract: returns a plain int instead of its output record."""
+    return value  # type: ignore[return-value]
