@@ -14,6 +14,7 @@ import '@xyflow/react/dist/style.css';
 import { type MouseEvent as ReactMouseEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { parseClipboard } from './clipboard';
 import {
+  convertOnServer,
   fetchObjectInfo,
   fetchTemplate,
   fetchTemplates,
@@ -111,7 +112,16 @@ function Editor() {
   }, [rf]);
 
   const applyOpened = useCallback(
-    (opened: Opened, name: string) => {
+    async (given: Opened, name: string) => {
+      let opened = given;
+      // What the editor cannot convert itself (subgraphs, node types it does not know) the server may.
+      if (opened.kind === 'comfyui-ui' && opened.warnings.length && opened.source) {
+        try {
+          opened = { workflow: await convertOnServer(opened.source), kind: 'comfyui-ui', warnings: [] };
+        } catch {
+          /* keep the editor's own conversion and its warnings */
+        }
+      }
       const viewport = store.loadNative(opened.workflow, name.replace(/\.(json|png)$/i, ''));
       clearRuntime();
       for (const w of opened.warnings) toast('warn', w);
@@ -125,7 +135,7 @@ function Editor() {
   const openJson = useCallback(
     (json: unknown, name: string) => {
       try {
-        applyOpened(openWorkflowJson(json, useGraph.getState().catalog), name);
+        void applyOpened(openWorkflowJson(json, useGraph.getState().catalog), name);
       } catch (e) {
         toast('error', `${name}: ${(e as Error).message}`);
       }
@@ -141,7 +151,7 @@ function Editor() {
         const catalog = useGraph.getState().catalog;
         const opened =
           head[0] === 0x89 && head[1] === 0x50 ? openPng(buf, catalog) : openWorkflowText(new TextDecoder().decode(buf), catalog);
-        applyOpened(opened, file.name);
+        await applyOpened(opened, file.name);
       } catch (e) {
         toast('error', `${file.name}: ${(e as Error).message}`);
       }

@@ -171,3 +171,15 @@ export function openSocket(clientId: string, handlers: SocketHandlers): () => vo
     ws?.close();
   };
 }
+
+/** POST /api/workflow/convert: the server's conversion (it flattens subgraphs); returns our format. */
+export async function convertOnServer(workflow: unknown): Promise<NativeWorkflow> {
+  const res = await fetch('/api/workflow/convert', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(workflow),
+  });
+  const body = (await res.json().catch(() => ({}))) as { workflow?: NativeWorkflow; error?: { message?: string } };
+  if (!res.ok || !body.workflow) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
+  return body.workflow;
+}

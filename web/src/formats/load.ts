@@ -11,6 +11,8 @@ export interface Opened {
   workflow: NativeWorkflow;
   kind: WorkflowKind;
   warnings: string[];
+  /** The ComfyUI UI workflow as read, kept so the server can convert what the editor could not. */
+  source?: unknown;
 }
 
 /** Recognise a parsed JSON workflow (native, ComfyUI UI or API prompt) and convert it to native. */
@@ -23,7 +25,7 @@ export function openWorkflowJson(json: unknown, catalog: Catalog): Opened {
   }
   if (isComfyUiWorkflow(json)) {
     const { workflow, warnings } = comfyUiToNative(json, catalog);
-    return { workflow, kind: 'comfyui-ui', warnings };
+    return { workflow, kind: 'comfyui-ui', warnings, source: json };
   }
   // Some tools wrap the prompt: {"prompt": {...}}.
   const inner = j && typeof j === 'object' && isApiPrompt(j.prompt) ? j.prompt : json;
