@@ -252,6 +252,7 @@ class OutputCache:
 
     @property
     def total_bytes(self) -> int:
+        """Bytes held by all entries (as measured when stored)."""
         return self._bytes
 
     def clear(self) -> None:

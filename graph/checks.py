@@ -23,6 +23,7 @@ class NodeChecker:
         self._options: dict[int, tuple[list[Any], frozenset[Any] | None] | Exception] = {}
 
     def report(self, node: WorkflowNode, code: str, problem: str, *, name: str | None = None, **facts: Any) -> None:
+        """Record an issue at `node` (and input `name`); the message starts with where it is."""
         where = f"node {node.node_id} ({node.class_type})" + (f" input {name!r}" if name else "")
         expected = facts.pop("expected", None)
         received = facts.pop("received", None)
@@ -33,6 +34,8 @@ class NodeChecker:
         )
 
     def check_node(self, node: WorkflowNode) -> None:
+        """Check the type, every input and the required inputs of one node."""
+        """Record an issue at `node` (and input `name`), prefixing where it is."""
         spec = self.registry.get(node.class_type)
         if spec is None:
             self.report(
@@ -134,6 +137,7 @@ class NodeChecker:
             )
 
     def check_constant(self, node: WorkflowNode, item: InputSpec, value: Any) -> None:
+        """Check a constant widget value: exact JSON type, finite, limits, step grid, choices, text."""
         name = item.name
         if isinstance(value, list | dict) and _nesting(value, self.limits.max_nesting) > self.limits.max_nesting:
             self.report(

@@ -32,6 +32,7 @@ def widget_inputs(spec: NodeSpec) -> list[InputSpec]:
 
 
 def load_ui(data: dict[str, Any], registry: NodeRegistry) -> Workflow:
+    """Convert a ComfyUI UI workflow (already recognised by `detect_format`) into a Workflow."""
     ui_nodes: dict[str, dict[str, Any]] = {}
     for raw in data["nodes"]:
         if not isinstance(raw, dict) or "id" not in raw or not isinstance(raw.get("type"), str):
@@ -118,6 +119,7 @@ class _UiConverter:
         return [link[0], link[1]] if link else None
 
     def node(self, node_id: str, raw: dict[str, Any]) -> WorkflowNode:
+        """The WorkflowNode for LiteGraph node `raw`: widgets by name, links resolved, layout kept."""
         spec = self.registry.get(raw["type"])
         node = WorkflowNode(node_id, raw["type"], {}, _node_layout(raw, spec))
         mode = raw.get("mode", 0)

@@ -12,6 +12,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class JobStarted:
+    """The job began (before validation at run time)."""
+
     job_id: str
 
 
@@ -25,6 +27,8 @@ class NodesCached:
 
 @dataclass(slots=True)
 class NodeStarted:
+    """A node is about to run."""
+
     job_id: str
     node_id: str
 
@@ -73,6 +77,8 @@ class JobInterrupted:
 
 @dataclass(slots=True)
 class JobSucceeded:
+    """Every planned node ran or came from the cache."""
+
     job_id: str
 
 

@@ -50,12 +50,15 @@ class InterruptFlag:
         self._event = threading.Event()
 
     def set(self) -> None:
+        """Ask the job to stop."""
         self._event.set()
 
     def clear(self) -> None:
+        """Withdraw the request (before reusing the flag for another job)."""
         self._event.clear()
 
     def is_set(self) -> bool:
+        """Whether a stop was asked for."""
         return self._event.is_set()
 
 
@@ -227,10 +230,12 @@ class _NodeRuntime:
         self.node_id = node_id
 
     def progress(self, value: int, total: int, preview: Any | None = None) -> None:
+        """Emit a Progress event, then honour a pending interrupt."""
         self.job.send(Progress(self.job.job_id, self.node_id, value, total, preview))
         self.check_interrupt()
 
     def check_interrupt(self) -> None:
+        """Raise `runtime.Interrupted` when the job was asked to stop."""
         if self.job.interrupt.is_set():
             raise runtime.Interrupted(f"job {self.job.job_id} interrupted at node {self.node_id}")
 
@@ -262,6 +267,7 @@ class _Job:
         self._prompt: dict[str, Any] | None = hidden.prompt
 
     def execute(self) -> JobResult:
+        """Run the planned nodes in order; stop at the first failure or interrupt."""
         result = JobResult(self.job_id, "succeeded", cached=list(self.plan.cached), skipped=self.plan.skipped)
         registry = self.executor.registry
         for node_id in self.plan.run_order:

@@ -41,6 +41,7 @@ class ValidationIssue:
 
     @property
     def code(self) -> str:
+        """The error code (an alias of `type`)."""
         return self.type
 
 
