@@ -6,13 +6,16 @@ import asyncio
 import io
 import json
 import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from PIL import Image
 
-from tests.api.server_harness import Server, chain, failing, new_id
+from tests.api.server_harness import REPO, Server, chain, failing, new_id
 
 
 async def _run_and_follow(server: Server, prompt: dict[str, Any], **fields: Any) -> tuple[str, list[Any]]:
@@ -306,3 +309,10 @@ def test_comfyui_script_example_style_client(server: Server) -> None:
                                     "type": image["type"]})
     with urllib.request.urlopen(f"{server.url}/view?{query}", timeout=30) as response:
         assert Image.open(io.BytesIO(response.read())).size == (8, 8)
+
+
+def test_cli_subcommands_dispatch_to_cli(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "server.py"), "run", str(tmp_path / "missing.json")],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2, result.stderr
+    assert "missing.json" in result.stderr
