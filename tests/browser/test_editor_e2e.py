@@ -523,3 +523,20 @@ def test_templates_menu_opens_a_shipped_workflow(page: Any, server_url: str) -> 
     expected += len((template.get("ui") or {}).get("groups") or [])
     page.wait_for_function(f"() => document.querySelectorAll('.react-flow__node').length === {expected}")
     assert set(api_prompt(page)) == {k for k, v in template["nodes"].items() if not (v.get("ui") or {}).get("mode")}
+
+
+def test_load_image_upload_and_preview(page: Any, server_url: str, tmp_path: Path) -> None:
+    picture = tmp_path / "e2e_upload.png"
+    Image.new("RGB", (32, 24), (200, 40, 90)).save(picture)
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+    open_workflow(page, workflow, 2)
+    node(page, "1").locator('input[type="file"]').set_input_files(str(picture))
+    select = node(page, "1").locator('[data-input="image"] select')
+    page.wait_for_function("(el) => el.value.includes('e2e_upload')", arg=select.element_handle(), timeout=15_000)
+    preview = node(page, "1").locator("img.input-preview")
+    preview.wait_for()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth === 32", arg=preview.element_handle())
+    assert "e2e_upload" in api_prompt(page)["1"]["inputs"]["image"]
