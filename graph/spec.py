@@ -146,6 +146,9 @@ class NodeSpec:
     fingerprint: Callable[[Mapping[str, Any]], str] | None
     module: str
     deprecated: bool = False
+    #: Checks that involve several inputs (start step ≤ end step): given the constant inputs by name (linked ones
+    #: are absent), returns None when they are fine or a message saying what is wrong. ComfyUI's VALIDATE_INPUTS.
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def input(self, name: str) -> InputSpec | None:
         """The input called `name`, or None."""
@@ -177,6 +180,7 @@ def node(
     fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
     deprecated: bool = False,
     registry: NodeRegistry | None = None,
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None,
 ) -> Callable[[FunctionT], FunctionT]:
     """Register a typed function as a node type (in `registry`, default the global one); returned unchanged."""
 
@@ -194,6 +198,7 @@ def node(
             output_node=output_node or bool(effects & Effects.WRITES_FILES),
             fingerprint=fingerprint,
             deprecated=deprecated,
+            validate=validate,
         )
         (registry if registry is not None else REGISTRY).register(spec)
         return function
@@ -213,6 +218,7 @@ def build_spec(
     output_node: bool,
     fingerprint: Callable[[Mapping[str, Any]], str] | None,
     deprecated: bool,
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None,
 ) -> NodeSpec:
     """Introspect `function` into a NodeSpec; raises NodeDefinitionError for anything ill-formed."""
     where = f"node {node_id!r} ({function.__module__}.{function.__qualname__})"
@@ -247,6 +253,7 @@ def build_spec(
         fingerprint=fingerprint,
         module=function.__module__,
         deprecated=deprecated,
+        validate=validate,
     )
 
 
