@@ -540,3 +540,23 @@ def test_load_image_upload_and_preview(page: Any, server_url: str, tmp_path: Pat
     preview.wait_for()
     page.wait_for_function("(img) => img.complete && img.naturalWidth === 32", arg=preview.element_handle())
     assert "e2e_upload" in api_prompt(page)["1"]["inputs"]["image"]
+
+
+def test_reroute_inserted_on_a_link_keeps_the_prompt(page: Any, server_url: str) -> None:
+    open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    point = page.evaluate(
+        """() => {
+             const edge = document.querySelector('.react-flow__edge[data-id="e4.o:2-8.i:vae"] path');
+             const p = edge.getPointAtLength(edge.getTotalLength() / 2);
+             const m = edge.getScreenCTM();
+             return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f];
+           }"""
+    )
+    page.mouse.click(point[0], point[1], button="right")
+    page.get_by_test_id("context-menu").get_by_text("Add reroute here").click()
+    page.get_by_test_id("reroute").wait_for()
+    native = page.evaluate("() => window.__loom.native()")
+    reroute_id = next(iter(native["ui"]["reroutes"]))
+    assert native["ui"]["reroutes"][reroute_id]["input"] == ["4", 2]
+    assert native["nodes"]["8"]["ui"]["via"] == {"vae": reroute_id}
+    assert api_prompt(page)["8"]["inputs"]["vae"] == ["4", 2]

@@ -27,6 +27,7 @@ import { FrameNodeView, RerouteNodeView } from './components/SmallNodes';
 import { LoomNodeView } from './components/LoomNodeView';
 import { QueuePanel } from './components/QueuePanel';
 import { SearchPalette } from './components/SearchPalette';
+import { ContextMenu, type MenuTarget } from './components/ContextMenu';
 import { apiToNative } from './formats/api';
 import { type Opened, openPng, openWorkflowJson, openWorkflowText } from './formats/load';
 import type { NativeWorkflow } from './formats/native';
@@ -105,6 +106,8 @@ function Editor() {
   const fileInput = useRef<HTMLInputElement>(null);
   const reconnected = useRef(false);
   const [showKeys, setShowKeys] = useState(false);
+  const [menu, setMenu] = useState<MenuTarget | null>(null);
+  const closeMenu = useCallback(() => setMenu(null), []);
   const cid = useRef(clientId());
 
   const fit = useCallback(() => {
@@ -546,6 +549,20 @@ function Editor() {
               // A link end dropped on empty canvas disconnects it, as in ComfyUI.
               if (!reconnected.current) store.reconnectEdge(old, null);
             }}
+            onNodeContextMenu={(e, n) => {
+              e.preventDefault();
+              setMenu({ kind: 'node', id: n.id, screen: { x: e.clientX, y: e.clientY } });
+            }}
+            onEdgeContextMenu={(e, edge) => {
+              e.preventDefault();
+              const at = { x: e.clientX, y: e.clientY };
+              setMenu({ kind: 'edge', id: edge.id, screen: at, flow: rf.screenToFlowPosition(at) });
+            }}
+            onPaneContextMenu={(e) => {
+              e.preventDefault();
+              const at = { x: e.clientX, y: e.clientY };
+              setMenu({ kind: 'pane', screen: at, flow: rf.screenToFlowPosition(at) });
+            }}
             onNodeDragStart={onNodeDragStart}
             onNodeDrag={onNodeDrag}
             deleteKeyCode={null}
@@ -565,6 +582,7 @@ function Editor() {
           <div className="loading">Loading nodes…</div>
         )}
         <SearchPalette />
+        {menu && <ContextMenu target={menu} onClose={closeMenu} />}
       </main>
       {showQueue && <QueuePanel onLoad={(wf, label) => openJson(wf, label)} />}
       <div className="toasts">

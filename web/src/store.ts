@@ -380,3 +380,33 @@ export function moveNodes(positions: Map<string, { x: number; y: number }>): voi
 export function resizeFrame(id: string, width: number, height: number, x: number, y: number): void {
   mapNode(id, (n) => ({ ...n, width, height, position: { x, y } }));
 }
+
+/** Split a link with a reroute point at `position`. */
+export function insertReroute(edgeId: string, position: { x: number; y: number }): void {
+  const s = get();
+  const edge = s.edges.find((e) => e.id === edgeId);
+  if (!edge) return;
+  checkpoint();
+  const id = nextId(s.nodes);
+  const type = (edge.data as { type?: string } | undefined)?.type;
+  const rest = s.edges.filter((e) => e.id !== edgeId);
+  setGraph(
+    [...s.nodes, { id, type: 'reroute', position, data: { type: type ?? '*' } }],
+    [...rest, makeEdge(edge.source, outIndex(edge.sourceHandle), id, 'in', type), makeEdge(id, 0, edge.target, inName(edge.targetHandle), type)],
+  );
+}
+
+export function setNodeColor(id: string, color: string | undefined): void {
+  checkpoint();
+  mapNode(id, (n) => (isLoom(n) ? { ...n, data: { ...n.data, color } } : isFrame(n) && color ? { ...n, data: { ...n.data, color } } : n));
+}
+
+/** Select exactly these nodes (context-menu actions act on the node under the pointer). */
+export function selectOnly(ids: string[]): void {
+  const s = get();
+  const set = new Set(ids);
+  setGraph(
+    s.nodes.map((n) => (!!n.selected === set.has(n.id) ? n : { ...n, selected: set.has(n.id) })),
+    s.edges,
+  );
+}
