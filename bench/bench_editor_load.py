@@ -2,8 +2,8 @@
 
 The built editor (web/dist) is served with the fixture node schema by web/dev/fake_backend.py, so only the
 editor is measured. The graph is put in the editor's autosave slot before the page loads. The reference,
-measured in the same run, is a 50-node graph; also printed are pan frame rates with all nodes on screen
-(the low-detail drawing below zoom 0.45) and zoomed in.
+measured in the same run, is a 50-node graph (a 200-node one is measured too). Also printed: pan frame
+rates with all nodes on screen (the simplified drawing below zoom 0.45/0.25) and zoomed in.
 
     .venv/bin/python bench/bench_editor_load.py [--nodes 500] [--runs 3]
 """
@@ -115,6 +115,7 @@ def main() -> None:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--also", type=int, default=200, help="an intermediate size also measured (0: none)")
     parser.add_argument("--reference-nodes", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -129,7 +130,7 @@ def main() -> None:
         )
         results: dict[tuple[int, float], list[tuple[float, float, int]]] = {}
         for _ in range(args.runs):
-            for count in (args.reference_nodes, args.nodes):
+            for count in sorted({args.reference_nodes, args.also, args.nodes} - {0}):
                 for zoom in (1.0, 0.12):
                     results.setdefault((count, zoom), []).append(measure(browser, url, make_graph(count), zoom))
         browser.close()
@@ -142,8 +143,9 @@ def main() -> None:
         dom = int(statistics.median(r[2] for r in runs))
         medians[(count, zoom)] = tti
         print(f"{count:>6} {zoom:>5} {tti:>8.0f} {fps:>8.1f} {dom:>13}")
-    ratio = medians[(args.nodes, 1.0)] / medians[(args.reference_nodes, 1.0)]
-    print(f"TTI ratio {args.nodes} / {args.reference_nodes} nodes at zoom 1: {ratio:.2f}x")
+    for count in sorted({args.also, args.nodes} - {0}):
+        ratio = medians[(count, 1.0)] / medians[(args.reference_nodes, 1.0)]
+        print(f"TTI ratio {count} / {args.reference_nodes} nodes at zoom 1: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -568,7 +568,7 @@ function Editor() {
             deleteKeyCode={null}
             zoomOnDoubleClick={false}
             elevateNodesOnSelect={false}
-            onlyRenderVisibleElements={nodes.length > 200}
+            onlyRenderVisibleElements={nodes.length > 120}
             minZoom={0.05}
             maxZoom={3}
             colorMode="dark"
