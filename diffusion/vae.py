@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from diffusers import AutoencoderKL
 
 from diffusion.devices import empty_cache, is_out_of_memory
 
@@ -22,7 +22,8 @@ def _no_free() -> None:
 class Vae:
     """Implements :class:`diffusion.types.VaeModel` around a diffusers ``AutoencoderKL``."""
 
-    module: AutoencoderKL
+    #: The diffusers ``AutoencoderKL`` (typed as a Module: diffusers is untyped).
+    module: torch.nn.Module
     latent_channels: int
     downscale_factor: int = 8
     #: Scaling factor of the latent space (kept for nodes that need it; LATENT stays unscaled).
@@ -30,6 +31,10 @@ class Vae:
     #: Called before the tiled retry to unload other models (set by the model cache).
     free_memory: Callable[[], None] = _no_free
     source: str = ""
+
+    @property
+    def _vae(self) -> Any:
+        return self.module
 
     @property
     def device(self) -> torch.device:
@@ -41,7 +46,9 @@ class Vae:
         """dtype of the VAE weights."""
         return next(self.module.parameters()).dtype
 
-    def _with_tiling_fallback(self, whole: Callable[[], torch.Tensor], tiled: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def _with_tiling_fallback(
+        self, whole: Callable[[], torch.Tensor], tiled: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
         try:
             return whole()
         except Exception as exc:  # only out-of-memory is handled; the rest propagates unchanged
@@ -61,7 +68,7 @@ class Vae:
             )
         z = samples.to(self.device, self.dtype)
         pixels = self._with_tiling_fallback(
-            lambda: self.module.decode(z).sample, lambda: self.module.tiled_decode(z).sample
+            lambda: self._vae.decode(z).sample, lambda: self._vae.tiled_decode(z).sample
         )
         return ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0).movedim(1, -1).cpu()
 
@@ -72,6 +79,6 @@ class Vae:
             raise ValueError(f"VAE encode expects an IMAGE [B, H, W, 3], received {list(images.shape)}")
         x = (images[..., :3].movedim(-1, 1).to(self.device, self.dtype) * 2.0) - 1.0
         latent = self._with_tiling_fallback(
-            lambda: self.module.encode(x).latent_dist.mean, lambda: self.module.tiled_encode(x).latent_dist.mean
+            lambda: self._vae.encode(x).latent_dist.mean, lambda: self._vae.tiled_encode(x).latent_dist.mean
         )
         return latent.float().cpu()

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-
 import folders
 from diffusion.models.cache import MODEL_CACHE
 from diffusion.models.checkpoint import load_checkpoint

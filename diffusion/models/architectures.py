@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -147,7 +147,9 @@ def derive_controlnet_config(state: StateDict, prefix: str, *, pooled_dim: int |
         # SDXL ControlNets are trained against the base model: pooled width 1280 unless told otherwise.
         _addition_embedding(family, state, prefix, unet, pooled_dim or 1280)
     config = {k: unet[k] for k in _CONTROLNET_KEYS if k in unet}
-    hint = sorted(int(m[1]) for k in state if (m := re.fullmatch(rf"{re.escape(prefix)}input_hint_block\.(\d+)\.weight", k)))
+    hint = sorted(
+        int(m[1]) for k in state if (m := re.fullmatch(rf"{re.escape(prefix)}input_hint_block\.(\d+)\.weight", k))
+    )
     outs = [int(state[f"{prefix}input_hint_block.{i}.weight"].shape[0]) for i in hint]
     config["conditioning_embedding_out_channels"] = [outs[0], *outs[2:-1:2]]
     config["conditioning_channels"] = int(state[f"{prefix}input_hint_block.0.weight"].shape[1])
@@ -212,27 +214,29 @@ def _empty_weights(empty: bool) -> AbstractContextManager[None]:
     return init_empty_weights(include_buffers=False) if empty else nullcontext()
 
 
-def build_unet(config: Mapping[str, Any], *, empty: bool) -> UNet2DConditionModel:
-    """A UNet from ``config``; ``empty`` puts parameters on the meta device (weights assigned later)."""
+def _from_config(model_class: Any, config: Mapping[str, Any], empty: bool) -> torch.nn.Module:
+    # model_class is Any: diffusers' ConfigMixin.from_config is untyped.
     with _empty_weights(empty):
-        return UNet2DConditionModel.from_config(dict(config))
+        module: torch.nn.Module = model_class.from_config(dict(config))
+    return module
 
 
-def build_vae(config: Mapping[str, Any], *, empty: bool) -> AutoencoderKL:
-    """An AutoencoderKL from ``config`` (meta parameters when ``empty``)."""
-    with _empty_weights(empty):
-        return AutoencoderKL.from_config(dict(config))
+def build_unet(config: Mapping[str, Any], *, empty: bool) -> torch.nn.Module:
+    """A diffusers UNet2DConditionModel from ``config``; ``empty`` puts parameters on the meta device."""
+    return _from_config(UNet2DConditionModel, config, empty)
 
 
-def build_controlnet(config: Mapping[str, Any], *, empty: bool) -> ControlNetModel:
-    """A ControlNetModel from ``config`` (meta parameters when ``empty``)."""
-    with _empty_weights(empty):
-        return ControlNetModel.from_config(dict(config))
+def build_vae(config: Mapping[str, Any], *, empty: bool) -> torch.nn.Module:
+    """A diffusers AutoencoderKL from ``config`` (meta parameters when ``empty``)."""
+    return _from_config(AutoencoderKL, config, empty)
 
 
-def build_text_encoder(
-    config: CLIPTextConfig, *, with_projection: bool, empty: bool
-) -> CLIPTextModel | CLIPTextModelWithProjection:
+def build_controlnet(config: Mapping[str, Any], *, empty: bool) -> torch.nn.Module:
+    """A diffusers ControlNetModel from ``config`` (meta parameters when ``empty``)."""
+    return _from_config(ControlNetModel, config, empty)
+
+
+def build_text_encoder(config: CLIPTextConfig, *, with_projection: bool, empty: bool) -> torch.nn.Module:
     """A transformers CLIP text tower (meta parameters when ``empty``)."""
     with _empty_weights(empty):
         if with_projection:

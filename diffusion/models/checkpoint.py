@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,7 +68,10 @@ def normalize_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def detect_family(state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> Family:
     """SD1.x, SD2.x, SDXL base or refiner from which parts are present and their layouts."""
-    has = lambda prefix: any(k.startswith(prefix) for k in state)  # noqa: E731
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in state)
+
     if not has(UNET_PREFIX + "input_blocks.0.0."):
         raise arch.UnknownModelLayout(
             f"{source}: not a Stable Diffusion checkpoint (no {UNET_PREFIX}input_blocks); {_summary(state)}"
@@ -136,7 +140,7 @@ def _text_encoders(
 ) -> tuple[TextEncoder, ...]:
     encoders = []
     for spec in arch.family_config(family)["text_encoders"]:
-        text_config = _derive(spec["name"], source, lambda: arch.derive_text_config(spec, state, spec["prefix"]))
+        text_config = _derive(spec["name"], source, partial(arch.derive_text_config, spec, state, spec["prefix"]))
         module = arch.build_text_encoder(text_config, with_projection=spec["with_projection"], empty=True)
         kind: ComponentKind = "open_clip" if spec["layout"] == "open_clip" else "clip"
         _assign(kind, module, state, {}, spec["prefix"], used, device=device,
@@ -160,7 +164,9 @@ def _derive(what: str, source: str, derive: Callable[[], T]) -> T:
         return derive()
     except (KeyError, StopIteration, IndexError) as exc:
         missing = f" ({exc.args[0]})" if isinstance(exc, KeyError) else ""
-        raise CheckpointKeyError(f"{source}: cannot read the {what} architecture, a tensor is missing{missing}") from exc
+        raise CheckpointKeyError(
+            f"{source}: cannot read the {what} architecture, a tensor is missing{missing}"
+        ) from exc
 
 
 def load_state_checkpoint(
@@ -190,7 +196,7 @@ def load_state_checkpoint(
             dtype=devices.vae_dtype(device), source=source)  # fmt: skip
     _check_leftovers(state, used, source)
     model = UnetModel(
-        unet=unet,  # type: ignore[arg-type]
+        unet=unet,
         family=family,
         prediction_type=detect_prediction(family, state),
         alphas_cumprod=training_alphas_cumprod(config["schedule"]),
@@ -199,7 +205,7 @@ def load_state_checkpoint(
         source=source,
     )
     vae = Vae(
-        module=vae_module,  # type: ignore[arg-type]
+        module=vae_module,
         latent_channels=int(vae_config["latent_channels"]),
         scaling_factor=float(vae_config["scaling_factor"]),
         source=source,

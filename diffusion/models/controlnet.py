@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import ControlNetModel
 
 from diffusion import devices
 from diffusion.models import architectures as arch
@@ -24,7 +23,8 @@ _IGNORED = re.compile(r"(^|\.)(lora_\w+|position_ids)$")
 class ControlNet:
     """The CONTROL_NET socket value: a diffusers ``ControlNetModel`` (``.module``) and its family."""
 
-    module: ControlNetModel
+    #: The diffusers ``ControlNetModel`` (typed as a Module: diffusers is untyped).
+    module: torch.nn.Module
     family: Family
     source: str = ""
 

@@ -137,6 +137,12 @@ def _patches(
     return tuple(patches)
 
 
+def _config_of(module: torch.nn.Module) -> Mapping[str, Any]:
+    """A diffusers model's config (a FrozenDict attribute diffusers does not type)."""
+    config: Mapping[str, Any] = module.__dict__["_internal_dict"]
+    return config
+
+
 def _encoder_prefixes(clip: Clip) -> list[tuple[str, str, str]]:
     """(encoder name, kohya prefix, diffusers prefix) for each text encoder."""
     if len(clip.encoders) == 2:
@@ -156,7 +162,7 @@ def apply_lora(
     used: set[str] = set()
     new_model, new_clip = model, clip
     if model is not None:
-        names = _unet_names(model.unet, model.unet.config)
+        names = _unet_names(model.unet, _config_of(model.unet))
         new_model = model.with_patches(_patches(layers, names, model.unet, strength_model, used, source))
     if clip is not None:
         for encoder_name, kohya, diffusers in _encoder_prefixes(clip):

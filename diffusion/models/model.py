@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from diffusers import UNet2DConditionModel
 
 from diffusion.models.patches import WeightPatch, applied
 from diffusion.types import Family, PredictionType
@@ -28,7 +27,8 @@ def training_alphas_cumprod(schedule: Mapping[str, Any]) -> torch.Tensor:
 class UnetModel:
     """Implements :class:`diffusion.types.DiffusionModel`. Cheap to copy: the UNet module is shared."""
 
-    unet: UNet2DConditionModel
+    #: The diffusers ``UNet2DConditionModel`` (typed as a Module: diffusers is untyped).
+    unet: torch.nn.Module
     family: Family
     prediction_type: PredictionType
     alphas_cumprod: torch.Tensor
@@ -55,7 +55,7 @@ class UnetModel:
     @property
     def device(self) -> torch.device:
         """Device of the UNet's weights."""
-        return next(self.unet.parameters()).device
+        return next(iter(self.unet.parameters())).device
 
     @property
     def dtype(self) -> torch.dtype:

@@ -30,9 +30,7 @@ def _as_ldm(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.T
                                   f"{len(state)} tensors)")  # fmt: skip
 
 
-def load_vae_state(
-    state: Mapping[str, torch.Tensor], *, source: str, device: torch.device | None = None
-) -> Vae:
+def load_vae_state(state: Mapping[str, torch.Tensor], *, source: str, device: torch.device | None = None) -> Vae:
     """Build the VAE value from a standalone VAE state dict; strict about keys."""
     device = device or devices.default_device()
     ldm = _as_ldm(state, source)
@@ -51,7 +49,7 @@ def load_vae_state(
         {k: v.to(device=device, dtype=dtype).contiguous() for k, v in tensors.items()}, strict=True, assign=True
     )
     module.eval().requires_grad_(False)
-    return Vae(module=module, latent_channels=int(config["latent_channels"]), source=source)  # type: ignore[arg-type]
+    return Vae(module=module, latent_channels=int(config["latent_channels"]), source=source)
 
 
 def load_vae(path: str | Path, *, device: torch.device | None = None) -> Vae:

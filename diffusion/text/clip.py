@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers.models.clip import modeling_clip
+from transformers.masking_utils import create_causal_mask
 
 from diffusion.models.patches import WeightPatch, applied
 from diffusion.text.embeddings import load_embedding
@@ -62,7 +62,7 @@ def _embed_chunks(encoder: TextEncoder, chunks: Sequence[Chunk]) -> torch.Tensor
     ids = torch.tensor(
         [[t if isinstance(t, int) else 0 for t, _ in chunk] for chunk in chunks], device=table.weight.device
     )
-    embeds = table(ids)
+    embeds: torch.Tensor = table(ids)
     for row, chunk in enumerate(chunks):
         for col, (token, _) in enumerate(chunk):
             if isinstance(token, torch.Tensor):
@@ -83,9 +83,7 @@ def run_encoder(encoder: TextEncoder, chunks: Sequence[Chunk], layer: int | None
     """Hidden states at ``layer`` (ComfyUI's clip-skip semantics) and the pooled output, per chunk."""
     tower = encoder.tower
     hidden = tower.embeddings(inputs_embeds=_embed_chunks(encoder, chunks))
-    mask = modeling_clip.create_causal_mask(
-        config=tower.config, inputs_embeds=hidden, attention_mask=None, past_key_values=None
-    )
+    mask = create_causal_mask(config=tower.config, inputs_embeds=hidden, attention_mask=None, past_key_values=None)
     states = [hidden]
     for block in tower.encoder.layers:
         hidden = block(hidden, mask, is_causal=True)
@@ -100,7 +98,8 @@ def run_encoder(encoder: TextEncoder, chunks: Sequence[Chunk], layer: int | None
         selected = last if wanted == -1 else tower.final_layer_norm(selected)
     pooled = last[torch.arange(last.shape[0]), torch.tensor(_end_positions(chunks))]
     if encoder.with_projection:
-        pooled = encoder.module.text_projection(pooled)
+        projection: Any = encoder.module.get_submodule("text_projection")
+        pooled = projection(pooled)
     return selected, pooled
 
 
@@ -156,7 +155,7 @@ class Clip:
         """Encode chunks with ComfyUI's weighting; pooled output of the first chunk."""
         encoder = self.encoder(encoder_name)
         weighted = any(w != 1.0 for chunk in chunks for _, w in chunk)
-        batch = chunks + [empty_chunk(TokenizerOptions(pad_token=encoder.pad_token))] if weighted else chunks
+        batch = [*chunks, empty_chunk(TokenizerOptions(pad_token=encoder.pad_token))] if weighted else chunks
         with applied(encoder.module, self.patches.get(encoder.name, ())):
             hidden, pooled = run_encoder(encoder, batch, self.layer)
         hidden = hidden.float().cpu()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from transformers import CLIPTokenizer
 
@@ -30,7 +31,9 @@ def clip_tokenizer() -> CLIPTokenizer:
     vocab = list(_bytes_to_unicode().values())
     vocab += [v + "</w>" for v in vocab]
     vocab += ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=merges, model_max_length=77)
+    # transformers 5 accepts (a, b) pairs although its annotation says list[str].
+    pairs: Any = merges
+    return CLIPTokenizer(vocab={t: i for i, t in enumerate(vocab)}, merges=pairs, model_max_length=77)
 
 
 def word_ids(text: str) -> list[int]:

@@ -83,8 +83,10 @@ def test_truncated_and_overlapping(tmp_path, tiny_sd1_checkpoint):
     assert "cut.safetensors" in str(info.value)
     overlap = _raw_safetensors(
         tmp_path / "o.safetensors",
-        {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-         "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}},
+        {
+            "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+        },
         bytes(12),
     )
     with pytest.raises(ModelFileError, match="overlap"):
@@ -108,7 +110,7 @@ def test_wrong_content_missing_and_unexpected_tensors(tmp_path, tiny_sd1_checkpo
     state = load_file(str(tiny_sd1_checkpoint))
     vae_only = {k: v for k, v in state.items() if k.startswith("first_stage_model.")}
     save_file(vae_only, str(tmp_path / "vae.safetensors"))
-    with pytest.raises(UnknownModelLayout, match="vae.safetensors: not a Stable Diffusion checkpoint"):
+    with pytest.raises(UnknownModelLayout, match=r"vae\.safetensors: not a Stable Diffusion checkpoint"):
         load_checkpoint(tmp_path / "vae.safetensors", device=CPU)
 
     missing = dict(state)
@@ -120,7 +122,7 @@ def test_wrong_content_missing_and_unexpected_tensors(tmp_path, tiny_sd1_checkpo
     extra = dict(state)
     extra["model.diffusion_model.surprise.weight"] = torch.zeros(3)
     save_file(extra, str(tmp_path / "extra.safetensors"))
-    with pytest.raises(CheckpointKeyError, match="unexpected tensors.*surprise"):
+    with pytest.raises(CheckpointKeyError, match=r"unexpected tensors.*surprise"):
         load_checkpoint(tmp_path / "extra.safetensors", device=CPU)
 
     reshaped = dict(state)

@@ -66,3 +66,52 @@ def test_diffusers_reads_our_ldm_layout(tiny_sd1, tiny_sd1_checkpoint):
         reference = module.state_dict()
         assert converted.keys() == reference.keys()
         assert all(torch.equal(converted[k].reshape(reference[k].shape), reference[k]) for k in reference)
+
+
+def test_diffusers_folder_loads_exactly(tiny_sd1, tmp_path):
+    import json
+
+    folder = tmp_path / "tiny_sd1_diffusers"
+    tiny_sd1.unet.save_pretrained(folder / "unet")
+    tiny_sd1.vae.save_pretrained(folder / "vae")
+    tiny_sd1.text_encoders[0].save_pretrained(folder / "text_encoder")
+    index = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"]}  # fmt: skip
+    (folder / "model_index.json").write_text(json.dumps(index))
+    model, clip, vae = load_checkpoint(folder, device=CPU)
+    assert model.family == "sd1" and model.prediction_type == "epsilon"
+    assert_same_weights(model.unet, tiny_sd1.unet)
+    assert_same_weights(vae.module, tiny_sd1.vae)
+    assert_same_weights(clip.encoders[0].module, tiny_sd1.text_encoders[0])
+
+
+def test_standalone_vae_files(tiny_sd1, tmp_path):
+    from safetensors.torch import save_file
+
+    from diffusion.models.vae_loader import load_vae
+    from tests.fixtures.tiny_models import convert
+
+    ldm = convert.to_ldm("vae", tiny_sd1.vae.state_dict(), tiny_sd1.vae_config, "")
+    for name, tensors in {
+        "ldm.safetensors": ldm,
+        "prefixed.safetensors": {"first_stage_model." + k: v for k, v in ldm.items()},
+        "diffusers.safetensors": {k: v.contiguous() for k, v in tiny_sd1.vae.state_dict().items()},
+    }.items():
+        save_file(tensors, str(tmp_path / name))
+        vae = load_vae(tmp_path / name, device=CPU)
+        assert_same_weights(vae.module, tiny_sd1.vae)
+
+
+def test_vae_decode_falls_back_to_tiles_on_oom(tiny_sd1_checkpoint, monkeypatch):
+    _, _, vae = load_checkpoint(tiny_sd1_checkpoint, device=CPU)
+    latent = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    whole = vae.decode(latent)
+    freed = []
+    object.__setattr__(vae, "free_memory", lambda: freed.append(True))
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(vae.module, "decode", out_of_memory)
+    tiled = vae.decode(latent)
+    assert freed and tiled.shape == whole.shape == (1, 32, 32, 3)

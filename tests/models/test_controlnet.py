@@ -27,8 +27,7 @@ def test_sd1_controlnet_output_matches(tiny_sd1_controlnet_model, tiny_sd1_contr
     hint = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ours = loaded.module(x, 5, encoder_hidden_states=ctx, controlnet_cond=hint, return_dict=False)
-        ref = tiny_sd1_controlnet_model.module(x, 5, encoder_hidden_states=ctx, controlnet_cond=hint,
-                                               return_dict=False)
+        ref = tiny_sd1_controlnet_model.module(x, 5, encoder_hidden_states=ctx, controlnet_cond=hint, return_dict=False)
     for a, b in zip([*ours[0], ours[1]], [*ref[0], ref[1]], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 

@@ -35,8 +35,9 @@ def test_unet_lora_changes_exactly_the_targets(sd1, tiny_sd1_lora_factors, tmp_p
     for key, (base, _) in before.items():
         module = key.removesuffix(".weight")
         if key.endswith(".weight") and module in targets:
-            torch.testing.assert_close(during[key] - base, strength * expected_delta(targets[module]),
-                                       rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(
+                during[key] - base, strength * expected_delta(targets[module]), rtol=1e-5, atol=1e-6
+            )
         else:
             assert torch.equal(during[key], base), key
     after = snapshot(model.unet)
@@ -48,10 +49,11 @@ def test_strength_zero_is_base_and_clip_strength_is_separate(sd1, tiny_sd1_lora,
     base_cond = clip.encode("a photo of a cat").cross_attn
     m0, c0 = apply_lora(model, clip, tiny_sd1_lora, 0.0, 0.0)
     with m0.unet_for_sampling() as unet:
-        assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), model.unet.state_dict().values(),
-                                                      strict=True))
+        assert all(
+            torch.equal(a, b) for a, b in zip(unet.state_dict().values(), model.unet.state_dict().values(), strict=True)
+        )
     assert torch.equal(c0.encode("a photo of a cat").cross_attn, base_cond)
-    m1, c1 = apply_lora(model, clip, tiny_sd1_lora, 0.0, 1.0)
+    _, c1 = apply_lora(model, clip, tiny_sd1_lora, 0.0, 1.0)
     assert not torch.equal(c1.encode("a photo of a cat").cross_attn, base_cond)
     # the text-encoder patch targets the q/v projections by s·ΔW and leaves the base CLIP untouched
     encoder = clip.encoders[0].module
@@ -66,7 +68,12 @@ def test_lora_for_another_model_is_refused(sd1, tmp_path):
     from safetensors.torch import save_file
 
     model, clip, _ = sd1
-    save_file({"lora_unet_nothing_here.lora_up.weight": torch.zeros(4, 2),
-               "lora_unet_nothing_here.lora_down.weight": torch.zeros(2, 4)}, str(tmp_path / "x.safetensors"))
+    save_file(
+        {
+            "lora_unet_nothing_here.lora_up.weight": torch.zeros(4, 2),
+            "lora_unet_nothing_here.lora_down.weight": torch.zeros(2, 4),
+        },
+        str(tmp_path / "x.safetensors"),
+    )
     with pytest.raises(LoraError, match="none of its 1 layers matches"):
         apply_lora(model, clip, tmp_path / "x.safetensors", 1.0, 1.0)

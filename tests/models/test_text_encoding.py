@@ -27,8 +27,13 @@ def test_tokenizer_known_ids():
 
 def sd1_pipeline(tiny):
     return StableDiffusionPipeline(
-        vae=tiny.vae, text_encoder=tiny.text_encoders[0], tokenizer=clip_tokenizer(), unet=tiny.unet,
-        scheduler=EulerDiscreteScheduler(steps_offset=1), safety_checker=None, feature_extractor=None,
+        vae=tiny.vae,
+        text_encoder=tiny.text_encoders[0],
+        tokenizer=clip_tokenizer(),
+        unet=tiny.unet,
+        scheduler=EulerDiscreteScheduler(steps_offset=1),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
 
@@ -56,11 +61,17 @@ def test_sdxl_plain_prompt_equals_diffusers(sdxl, tiny_sdxl):
     _, clip, _ = sdxl
     tok2 = _pad_bang_tokenizer()
     pipe = StableDiffusionXLPipeline(
-        vae=tiny_sdxl.vae, text_encoder=tiny_sdxl.text_encoders[0], text_encoder_2=tiny_sdxl.text_encoders[1],
-        tokenizer=clip_tokenizer(), tokenizer_2=tok2, unet=tiny_sdxl.unet, scheduler=EulerDiscreteScheduler(steps_offset=1),
+        vae=tiny_sdxl.vae,
+        text_encoder=tiny_sdxl.text_encoders[0],
+        text_encoder_2=tiny_sdxl.text_encoders[1],
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=tok2,
+        unet=tiny_sdxl.unet,
+        scheduler=EulerDiscreteScheduler(steps_offset=1),
     )
-    embeds, _, pooled, _ = pipe.encode_prompt("a photo of a cat", device=CPU, num_images_per_prompt=1,
-                                              do_classifier_free_guidance=False)
+    embeds, _, pooled, _ = pipe.encode_prompt(
+        "a photo of a cat", device=CPU, num_images_per_prompt=1, do_classifier_free_guidance=False
+    )
     ours = clip.encode("a photo of a cat")
     assert ours.cross_attn.shape == (1, 77, 64)
     assert torch.equal(ours.cross_attn, embeds)
