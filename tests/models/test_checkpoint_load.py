@@ -115,3 +115,28 @@ def test_vae_decode_falls_back_to_tiles_on_oom(tiny_sd1_checkpoint, monkeypatch)
     monkeypatch.setattr(vae.module, "decode", out_of_memory)
     tiled = vae.decode(latent)
     assert freed and tiled.shape == whole.shape == (1, 32, 32, 3)
+
+
+def test_sdxl_refiner_is_detected_and_loads_exactly(tmp_path):
+    from tests.fixtures.tiny_models import build_tiny, write_checkpoint
+
+    source = build_tiny("sdxl_refiner", 0)
+    path = write_checkpoint(source, tmp_path / "refiner.safetensors")
+    model, clip, _ = load_checkpoint(path, device=CPU)
+    assert model.family == "sdxl_refiner" and [e.name for e in clip.encoders] == ["clip_g"]
+    assert_same_weights(model.unet, source.unet)
+    assert_same_weights(clip.encoders[0].module, source.text_encoders[0])
+    entry = clip.encode("a cat")
+    assert entry.cross_attn.shape == (1, 77, 32) and entry.pooled_output.shape == (1, 32)
+
+
+def test_sd2_uses_the_normalised_penultimate_layer(tiny_sd2_v, tiny_sd2_v_checkpoint):
+    from diffusion.text.tokenizer import clip_tokenizer
+
+    _, clip, _ = load_checkpoint(tiny_sd2_v_checkpoint, device=CPU)
+    tower = tiny_sd2_v.text_encoders[0]
+    ids = clip_tokenizer()("a photo of a cat").input_ids
+    ids = torch.tensor([ids + [0] * (77 - len(ids))])  # OpenCLIP pads with id 0
+    with torch.no_grad():
+        expected = tower.final_layer_norm(tower(ids, output_hidden_states=True).hidden_states[-2])
+    assert torch.equal(clip.encode("a photo of a cat").cross_attn, expected)
