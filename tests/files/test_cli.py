@@ -203,3 +203,57 @@ def test_server_py_dispatches_run(base_dir: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str((base_dir / "output" / "inverted_00001_.png").resolve())
+
+
+# ------------------------------------------------------------------ first run: no checkpoint, then the demo model
+
+
+def _needs(*class_types: str) -> None:
+    import nodes
+    from graph.registry import REGISTRY
+
+    nodes.load_catalog(None)
+    missing = [name for name in class_types if name not in REGISTRY]
+    if missing:
+        pytest.skip(f"node types not registered yet: {', '.join(missing)}")
+
+
+TXT2IMG = REPO / "workflows" / "txt2img.json"
+SMALL_TXT2IMG = ["--set", "5.width=64", "--set", "5.height=64", "--set", "3.steps=2"]
+
+
+def test_first_run_without_checkpoint_says_where_to_put_one(
+    base_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs("CheckpointLoaderSimple")
+    assert run(base_dir, TXT2IMG) == 2
+    err = capsys.readouterr().err
+    assert "node 4 (CheckpointLoaderSimple)" in err
+    assert str(base_dir / "models" / "checkpoints") in err
+    assert "SD 1.x" in err and "SDXL" in err and "demo-model" in err
+
+
+def test_demo_model_then_txt2img_runs(base_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _needs("CheckpointLoaderSimple", "KSampler", "VAEDecode", "EmptyLatentImage", "CLIPTextEncode")
+    assert cli.main(["demo-model", "--base-directory", str(base_dir)]) == 0
+    captured = capsys.readouterr()
+    demo = base_dir / "models" / "checkpoints" / cli.DEMO_CHECKPOINT_NAME
+    assert captured.out.strip() == str(demo.resolve()) and demo.stat().st_size > 0
+    assert "draws noise" in captured.err
+    written = demo.stat().st_mtime_ns
+    assert cli.main(["demo-model", "--base-directory", str(base_dir)]) == 0  # kept unless --force
+    assert demo.stat().st_mtime_ns == written and "already exists" in capsys.readouterr().err
+    code = cli.main(["run", str(TXT2IMG), "--base-directory", str(base_dir),
+                     "--set", f"4.ckpt_name={cli.DEMO_CHECKPOINT_NAME}", *SMALL_TXT2IMG])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "3 KSampler" in captured.err and "2/2" in captured.err  # the sampler's step bar
+    assert "7/7" in captured.err  # the node bar
+    with Image.open(captured.out.strip()) as image:
+        assert image.size == (64, 64)
+
+
+@pytest.mark.parametrize("name", ["../escape.safetensors", "/tmp/x.safetensors", "demo.ckpt"])
+def test_demo_model_refuses_bad_names(base_dir: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert cli.main(["demo-model", "--base-directory", str(base_dir), "--name", name]) == 2
+    assert "error:" in capsys.readouterr().err
