@@ -167,7 +167,12 @@ function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
         <div className="node-images">
           {images.map((src) => (
             <a key={src} href={src} target="_blank" rel="noreferrer" className="nodrag">
-              <img className="node-image" data-testid={outputs?.length ? 'output-image' : 'preview-image'} src={src} alt="" />
+              <img
+                className={`node-image ${outputs?.length ? 'output' : 'step-preview'}`}
+                data-testid={outputs?.length ? 'output-image' : 'preview-image'}
+                src={src}
+                alt=""
+              />
             </a>
           ))}
         </div>
