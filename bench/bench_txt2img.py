@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -22,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline  # noqa: E402
+from parity_check import ensure_checkpoint  # noqa: E402  (sibling script)
 
-from bench.parity_check import ensure_checkpoint  # noqa: E402
 from diffusion.models.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.sampling.ksampler import sample  # noqa: E402
 from diffusion.text.tokenizer import clip_tokenizer  # noqa: E402
+from diffusion.types import DiffusionModel  # noqa: E402
 
 PROMPT, NEGATIVE = "a photo of a cat", "blurry"
 
@@ -57,8 +59,8 @@ def main() -> int:
 
     def ours() -> None:
         pos, neg = clip.encode(PROMPT), clip.encode(NEGATIVE)
-        out = sample(model, seed=1, steps=args.steps, cfg=args.cfg, sampler_name="euler", scheduler="normal",
-                     positive=[pos], negative=[neg], latent=latent)
+        out = sample(cast(DiffusionModel, model), seed=1, steps=args.steps, cfg=args.cfg, sampler_name="euler",
+                     scheduler="normal", positive=[pos], negative=[neg], latent=latent)
         vae.decode(out["samples"])
 
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",

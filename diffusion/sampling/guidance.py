@@ -256,10 +256,14 @@ class CFGDenoiser:
             if s > start or s < end:
                 continue
             net = controlnet_module(hint.control_net)
-            cond_image = self._hint_image(hint, x_in.shape[2], x_in.shape[3], chunks, batch)
+            net_dtype = next(net.parameters()).dtype
+            cond_image = self._hint_image(hint, x_in.shape[2], x_in.shape[3], chunks, batch).to(net_dtype)
             kwargs = {k: v for k, v in unet_kwargs.items() if k in ("encoder_hidden_states", "added_cond_kwargs")}
-            down, mid = net(x_in, t, controlnet_cond=cond_image, conditioning_scale=float(hint.strength),
-                            return_dict=False, **kwargs)
+            if net_dtype != self.dtype:
+                kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"].to(net_dtype)
+            down, mid = net(x_in.to(net_dtype), t, controlnet_cond=cond_image,
+                            conditioning_scale=float(hint.strength), return_dict=False, **kwargs)
+            down, mid = [d.to(self.dtype) for d in down], mid.to(self.dtype)
             if total is None:
                 total = (list(down), mid)
             else:

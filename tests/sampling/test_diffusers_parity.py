@@ -170,3 +170,29 @@ def test_controlnet_loop_equals_controlnet_pipeline(unet, prompts, strength: flo
                            dtype=torch.float32, device=torch.device("cpu"))
     ours = SAMPLERS["euler"].function(denoiser, latents * sched.init_noise_sigma, sched.sigmas)
     assert torch.equal(ours, ref), float((ours - ref).abs().max())
+
+
+def test_img2img_matches_diffusers_img2img_pipeline(unet, prompts) -> None:
+    """img2img start = latent + noise·σ_start (no √(1+σ²) when not starting at σ_max), as both tools do."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    cond, uncond, init = prompts
+    config = {**SD_SCHEDULE, "timestep_spacing": "leading", "steps_offset": 1}
+    pipe = StableDiffusionImg2ImgPipeline(vae=None, text_encoder=None, tokenizer=None, unet=unet,
+                                          scheduler=EulerDiscreteScheduler(**config), safety_checker=None,
+                                          feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    strength = 0.5
+    # A 4-channel "image" is taken as the initial latents by the pipeline (no VAE needed).
+    ref = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=init, strength=strength,
+               num_inference_steps=STEPS, guidance_scale=CFG, output_type="latent",
+               generator=torch.Generator().manual_seed(3)).images
+    sched = EulerDiscreteScheduler(**config)
+    sched.set_timesteps(STEPS)
+    start = STEPS - int(STEPS * strength)
+    sigmas = sched.sigmas[start:]
+    noise = torch.randn(init.shape, generator=torch.Generator().manual_seed(3))
+    ms = ModelSampling(sched.alphas_cumprod)
+    x = ms.noise_scaling(sigmas[0], noise, init, max_denoise=ms.is_max_sigma(float(sigmas[0])))
+    ours = _ours(unet, sched, "euler", sigmas, x, cond, uncond)
+    assert _rel(ours, ref) < 1e-4

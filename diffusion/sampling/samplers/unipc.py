@@ -71,14 +71,15 @@ def _uni_pc_update(
     d1_stack = torch.stack(d1s, dim=1) if d1s else None
     x_t_ = sigma_t / sigma_prev_0 * x - alpha_t * h_phi_1 * model_prev_0
     if d1_stack is not None:
-        rhos_p = torch.tensor([0.5], dtype=x.dtype) if order == 2 else torch.linalg.solve(r_mat[:-1, :-1], b_t[:-1])
+        half = torch.tensor([0.5], dtype=x.dtype, device=x.device)
+        rhos_p = half if order == 2 else torch.linalg.solve(r_mat[:-1, :-1], b_t[:-1])
         pred_res = torch.einsum("k,bk...->b...", rhos_p.to(x.dtype), d1_stack)
         x_t = x_t_ - alpha_t * b_h * pred_res
     else:
         x_t = x_t_
     if not use_corrector:
         return x_t, None
-    rhos_c = torch.tensor([0.5], dtype=x.dtype) if order == 1 else torch.linalg.solve(r_mat, b_t)
+    rhos_c = torch.tensor([0.5], dtype=x.dtype, device=x.device) if order == 1 else torch.linalg.solve(r_mat, b_t)
     model_t = data_fn(x_t, t)
     corr_res = (torch.einsum("k,bk...->b...", rhos_c[:-1].to(x.dtype), d1_stack)
                 if d1_stack is not None else torch.zeros_like(x))
