@@ -560,3 +560,36 @@ def test_reroute_inserted_on_a_link_keeps_the_prompt(page: Any, server_url: str)
     assert native["ui"]["reroutes"][reroute_id]["input"] == ["4", 2]
     assert native["nodes"]["8"]["ui"]["via"] == {"vae": reroute_id}
     assert api_prompt(page)["8"]["inputs"]["vae"] == ["4", 2]
+
+
+def test_primitive_drives_widgets_and_a_link_dropped_on_a_widget_converts_it(page: Any, server_url: str) -> None:
+    open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    page.evaluate("() => window.__loom.setViewport({ x: 0, y: 0, zoom: 0.8 })")
+    page.wait_for_timeout(200)
+    x0, y0 = center(handle(page, "3", "i:seed"))
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 - 80, y0 + 330, steps=8)
+    page.mouse.up()
+    palette = page.get_by_test_id("palette")
+    palette.locator("input").fill("primitive")
+    palette.locator('li[data-node-type="PrimitiveNode"]').click()
+    primitive = page.get_by_test_id("primitive")
+    primitive.wait_for()
+    value = primitive.locator('input[type="number"]')
+    assert value.input_value() == "7", "the primitive starts from the seed it drives"
+    assert node(page, "3").locator('[data-input="seed"].linked').count() == 1
+    value.fill("99")
+    page.mouse.click(1500, 950)
+    assert api_prompt(page)["3"]["inputs"]["seed"] == 99
+
+    # Drop a link from the primitive onto the steps widget itself (not its socket): steps becomes driven.
+    prim_id = next(n["id"] for n in graph(page)["nodes"] if n["type"] == "primitive")
+    x0, y0 = center(handle(page, prim_id, "o:0"))
+    x1, y1 = center(node(page, "3").locator('[data-input="steps"] input[type="number"]'))
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    assert [prim_id, "o:0", "3", "i:steps"] in graph(page)["edges"]
+    assert api_prompt(page)["3"]["inputs"]["steps"] == 99

@@ -23,7 +23,7 @@ import {
   queuePrompt,
 } from './client';
 import { defaultPrompt } from './defaults';
-import { FrameNodeView, RerouteNodeView } from './components/SmallNodes';
+import { FrameNodeView, PrimitiveNodeView, RerouteNodeView } from './components/SmallNodes';
 import { LoomNodeView } from './components/LoomNodeView';
 import { QueuePanel } from './components/QueuePanel';
 import { SearchPalette } from './components/SearchPalette';
@@ -56,7 +56,7 @@ const SHORTCUTS: [string, string][] = [
   ['Drop .json or .png', 'open a workflow'],
 ];
 
-const nodeTypes = { loom: LoomNodeView, reroute: RerouteNodeView, frame: FrameNodeView };
+const nodeTypes = { loom: LoomNodeView, reroute: RerouteNodeView, frame: FrameNodeView, primitive: PrimitiveNodeView };
 const AUTOSAVE_KEY = 'latent-loom.autosave';
 
 function clientId(): string {
@@ -367,9 +367,24 @@ function Editor() {
         if (why) toast('warn', `Link refused: ${why}`);
         return;
       }
-      const target = event.target as Element | null;
-      if (!target?.classList.contains('react-flow__pane')) return;
       const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+      const target = document.elementFromPoint(point.clientX, point.clientY);
+      // A link dropped anywhere on an input's row (a widget included) connects to that input.
+      const row = target?.closest('[data-input]');
+      const rowNode = row?.closest('.react-flow__node');
+      if (row && rowNode && handleType === 'source') {
+        const c = {
+          source: from!.id,
+          sourceHandle: handleId,
+          target: rowNode.getAttribute('data-id') ?? '',
+          targetHandle: `i:${row.getAttribute('data-input')}`,
+        };
+        const why = store.connectionProblem(c);
+        if (why) toast('warn', `Link refused: ${why}`);
+        else store.addConnection(c);
+        return;
+      }
+      if (!target?.classList.contains('react-flow__pane')) return;
       const type = (handleType === 'source' ? sourceType(from, handleId, catalog) : targetType(from, handleId, catalog)) ?? '*';
       store.openPalette({
         screen: { x: point.clientX, y: point.clientY },

@@ -1,6 +1,6 @@
 // The editor's graph model: React Flow nodes and edges with Latent Loom data, plus pure helpers.
 import type { Edge, Node } from '@xyflow/react';
-import type { Catalog } from './schema';
+import type { Catalog, InputSpec } from './schema';
 import { typeColor } from './sockets';
 
 export type SeedControl = 'fixed' | 'increment' | 'decrement' | 'randomize';
@@ -25,10 +25,20 @@ export interface FrameData extends Record<string, unknown> {
   color: string;
 }
 
+/** A frontend-only node holding one widget value that drives widget inputs of other nodes (ComfyUI's PrimitiveNode). */
+export interface PrimitiveData extends Record<string, unknown> {
+  values: { value?: unknown };
+  controls?: Record<string, SeedControl>;
+  /** The widget type it drives, taken from the input it feeds; unset while unconnected. */
+  type?: string;
+  title?: string;
+}
+
 export type LoomNode = Node<LoomData, 'loom'>;
+export type PrimitiveNode = Node<PrimitiveData, 'primitive'>;
 export type RerouteNode = Node<RerouteData, 'reroute'>;
 export type FrameNode = Node<FrameData, 'frame'>;
-export type AnyNode = LoomNode | RerouteNode | FrameNode;
+export type AnyNode = LoomNode | RerouteNode | FrameNode | PrimitiveNode;
 
 export interface EditorGraph {
   nodes: AnyNode[];
@@ -46,6 +56,7 @@ export const inName = (handle: string | null | undefined): string =>
 export const isLoom = (n: AnyNode): n is LoomNode => n.type === 'loom';
 export const isReroute = (n: AnyNode): n is RerouteNode => n.type === 'reroute';
 export const isFrame = (n: AnyNode): n is FrameNode => n.type === 'frame';
+export const isPrimitive = (n: AnyNode): n is PrimitiveNode => n.type === 'primitive';
 
 export function edgeId(source: string, sourceHandle: string, target: string, targetHandle: string): string {
   return `e${source}.${sourceHandle}-${target}.${targetHandle}`;
@@ -88,6 +99,7 @@ export function sourceType(
 ): string | undefined {
   if (!node) return undefined;
   if (isReroute(node)) return node.data.type ?? '*';
+  if (isPrimitive(node)) return node.data.type ?? '*';
   if (isLoom(node)) return catalog[node.data.classType]?.outputs[outIndex(handle)]?.type;
   return undefined;
 }
@@ -166,6 +178,28 @@ export function inferRerouteTypes(nodes: AnyNode[], edges: Edge[], catalog: Cata
   const next = nodes.map((n) => {
     if (!isReroute(n)) return n;
     const t = typeOf(n.id, 0);
+    if (n.data.type === t) return n;
+    changed = true;
+    return { ...n, data: { ...n.data, type: t } };
+  });
+  return changed ? next : nodes;
+}
+
+/** The input spec a primitive drives: that of the first input it feeds. */
+export function primitiveInput(id: string, nodes: AnyNode[], edges: Edge[], catalog: Catalog): InputSpec | undefined {
+  const edge = edges.find((e) => e.source === id);
+  const target = edge && nodes.find((n) => n.id === edge.target);
+  if (!target || !isLoom(target)) return undefined;
+  const name = inName(edge.targetHandle);
+  return catalog[target.data.classType]?.inputs.find((i) => i.name === name);
+}
+
+/** Give each primitive the type of the input it feeds (unset when it feeds nothing). */
+export function inferPrimitiveTypes(nodes: AnyNode[], edges: Edge[], catalog: Catalog): AnyNode[] {
+  let changed = false;
+  const next = nodes.map((n) => {
+    if (!isPrimitive(n)) return n;
+    const t = primitiveInput(n.id, nodes, edges, catalog)?.type;
     if (n.data.type === t) return n;
     changed = true;
     return { ...n, data: { ...n.data, type: t } };

@@ -20,12 +20,15 @@ import {
   type SeedControl,
   connect,
   inName,
+  inferPrimitiveTypes,
   inferRerouteTypes,
   isFrame,
   isLoom,
+  isPrimitive,
   makeEdge,
   nextId,
   outIndex,
+  primitiveInput,
   sourceType,
   targetType,
   wouldCreateCycle,
@@ -82,7 +85,7 @@ function linkedIndex(edges: Edge[]): Record<string, string> {
 
 function setGraph(nodes: AnyNode[], edges: Edge[]): void {
   const s = get();
-  const typed = edges !== s.edges ? inferRerouteTypes(nodes, edges, s.catalog) : nodes;
+  const typed = edges !== s.edges ? inferPrimitiveTypes(inferRerouteTypes(nodes, edges, s.catalog), edges, s.catalog) : nodes;
   useGraph.setState({
     nodes: typed,
     edges,
@@ -134,6 +137,11 @@ export function connectionProblem(c: Connection | Edge): string | null {
   const src = s.nodes.find((n) => n.id === c.source);
   const tgt = s.nodes.find((n) => n.id === c.target);
   if (!src || !tgt) return 'unknown node';
+  if (isPrimitive(src)) {
+    // A primitive drives widget values only, never a model or image socket.
+    const input = isLoom(tgt) ? s.catalog[tgt.data.classType]?.inputs.find((i) => i.name === inName(c.targetHandle)) : undefined;
+    if (!input?.widget) return 'a primitive can only drive a widget input';
+  }
   return linkProblem(
     {
       source: c.source,
@@ -149,13 +157,25 @@ export function connectionProblem(c: Connection | Edge): string | null {
   );
 }
 
-export function addConnection(c: Connection): void {
+export function addConnection(c: Connection, record = true): void {
   if (connectionProblem(c)) return;
   const s = get();
-  checkpoint();
-  const src = s.nodes.find((n) => n.id === c.source);
-  const edge = makeEdge(c.source, outIndex(c.sourceHandle), c.target, inName(c.targetHandle), sourceType(src, c.sourceHandle, s.catalog));
-  setGraph(s.nodes, connect(s.edges, edge));
+  if (record) checkpoint();
+  let nodes = s.nodes;
+  let src = nodes.find((n) => n.id === c.source);
+  const tgt = nodes.find((n) => n.id === c.target);
+  if (src && isPrimitive(src) && src.data.values.value === undefined && tgt && isLoom(tgt)) {
+    // A new primitive starts from the value (and seed control) of the first widget it drives.
+    const name = inName(c.targetHandle);
+    const controls = { value: tgt.data.controls?.[name] ?? ('fixed' as SeedControl) };
+    const adopted = { ...src, data: { ...src.data, values: { value: tgt.data.values[name] }, controls } };
+    nodes = nodes.map((n) => (n.id === adopted.id ? adopted : n));
+    src = adopted;
+  }
+  const fromType = sourceType(src, c.sourceHandle, s.catalog);
+  const type = fromType === '*' ? targetType(tgt, c.targetHandle, s.catalog) : fromType;
+  const edge = makeEdge(c.source, outIndex(c.sourceHandle), c.target, inName(c.targetHandle), type);
+  setGraph(nodes, connect(s.edges, edge));
 }
 
 /** Move an existing link's end to a new socket (dragging a link end), or drop it when `c` is null. */
@@ -180,12 +200,28 @@ function mapNode(id: string, fn: (n: AnyNode) => AnyNode): void {
 
 export function setWidgetValue(id: string, name: string, value: unknown): void {
   checkpoint(`w:${id}:${name}`);
-  mapNode(id, (n) => (isLoom(n) ? { ...n, data: { ...n.data, values: { ...n.data.values, [name]: value } } } : n));
+  mapNode(id, (n) =>
+    isLoom(n) || isPrimitive(n) ? ({ ...n, data: { ...n.data, values: { ...n.data.values, [name]: value } } } as AnyNode) : n,
+  );
 }
 
 export function setSeedControl(id: string, name: string, control: SeedControl): void {
   checkpoint();
-  mapNode(id, (n) => (isLoom(n) ? { ...n, data: { ...n.data, controls: { ...n.data.controls, [name]: control } } } : n));
+  mapNode(id, (n) =>
+    isLoom(n) || isPrimitive(n) ? ({ ...n, data: { ...n.data, controls: { ...n.data.controls, [name]: control } } } as AnyNode) : n,
+  );
+}
+
+/** Add a primitive; when made from a widget input's dragged link, it drives that input. */
+export function addPrimitive(position: { x: number; y: number }, from?: PaletteRequest['from']): string {
+  const s = get();
+  checkpoint();
+  const id = nextId(s.nodes);
+  setGraph([...s.nodes, { id, type: 'primitive', position, data: { values: {}, controls: {} } }], s.edges);
+  if (from?.handleType === 'target') {
+    addConnection({ source: id, sourceHandle: 'o:0', target: from.nodeId, targetHandle: from.handleId }, false);
+  }
+  return id;
 }
 
 export function setTitle(id: string, title: string): void {
@@ -358,6 +394,16 @@ export function applySeedControls(): void {
     changed = true;
     return { ...n, data: { ...n.data, values } } as AnyNode;
   });
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (!isPrimitive(n)) continue;
+    const input = primitiveInput(n.id, nodes, s.edges, s.catalog);
+    const control = n.data.controls?.value ?? 'fixed';
+    if (!input?.widget?.seedControl || control === 'fixed') continue;
+    const value = nextSeed(Number(n.data.values.value ?? 0), control, input.widget.min ?? 0, input.widget.max);
+    nodes[i] = { ...n, data: { ...n.data, values: { value } } };
+    changed = true;
+  }
   if (changed) setGraph(nodes, s.edges);
 }
 

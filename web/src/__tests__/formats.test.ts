@@ -192,3 +192,14 @@ describe('PNG metadata', () => {
     expect(() => openPng(new Uint8Array([1, 2, 3]).buffer, catalog)).toThrow(/not a PNG/);
   });
 });
+
+describe('ComfyUI PrimitiveNode', () => {
+  it('becomes a primitive driving the same inputs', () => {
+    const { workflow } = comfyUiToNative(comfyUiDefault() as never, catalog);
+    expect(workflow.ui?.primitives?.['11']).toMatchObject({ value: 7, control: 'fixed' });
+    expect(workflow.nodes['3'].ui?.via).toEqual({ steps: '11' });
+    const graph = fromNative(workflow, catalog);
+    expect(graph.nodes.find((n) => n.id === '11')).toMatchObject({ type: 'primitive', data: { type: 'INT' } });
+    expect(toApiPrompt(graph, catalog)['3'].inputs.steps).toBe(7);
+  });
+});

@@ -97,3 +97,34 @@ describe('editor actions', () => {
     expect(groups[0].bounding[1]).toBeLessThan(pos.y);
   });
 });
+
+describe('primitive nodes', () => {
+  it('drive widget inputs of several nodes and survive a save', () => {
+    const p = store.addPrimitive({ x: 0, y: 0 }, { nodeId: '5', handleId: 'i:width', handleType: 'target', type: 'INT' });
+    expect(useGraph.getState().nodes.find((n) => n.id === p)?.data).toMatchObject({ type: 'INT', values: { value: 512 } });
+    store.addConnection({ source: p, sourceHandle: 'o:0', target: '5', targetHandle: 'i:height' });
+    store.setWidgetValue(p, 'value', 256);
+    expect(store.exportApi()['5'].inputs).toMatchObject({ width: 256, height: 256 });
+    expect(store.connectionProblem({ source: p, sourceHandle: 'o:0', target: '3', targetHandle: 'i:model' })).toMatch(/widget input/);
+    expect(store.connectionProblem({ source: p, sourceHandle: 'o:0', target: '6', targetHandle: 'i:text' })).toMatch(/INT cannot feed STRING/);
+
+    const file = JSON.parse(JSON.stringify(store.exportNative()));
+    expect(file.nodes['5'].inputs).toMatchObject({ width: 256, height: 256 });
+    expect(file.nodes['5'].ui.via).toEqual({ width: p, height: p });
+    expect(file.ui.primitives[p]).toMatchObject({ value: 256 });
+    store.loadNative(file);
+    expect(useGraph.getState().edges.filter((e) => e.source === p)).toHaveLength(2);
+    expect(store.exportApi()['5'].inputs).toMatchObject({ width: 256, height: 256 });
+  });
+
+  it('applies seed control to a primitive driving seeds', () => {
+    const p = store.addPrimitive({ x: 0, y: 0 }, { nodeId: '3', handleId: 'i:seed', handleType: 'target', type: 'INT' });
+    store.setSeedControl(p, 'value', 'increment');
+    store.applySeedControls();
+    expect(store.exportApi()['3'].inputs.seed).toBe(43);
+    store.undo(); // one step removes the control change, the next the primitive and its link together
+    expect(useGraph.getState().edges.some((e) => e.source === p)).toBe(true);
+    store.undo();
+    expect(useGraph.getState().nodes.find((n) => n.id === p)).toBeUndefined();
+  });
+});

@@ -3,7 +3,21 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { fuzzySearch } from '../fuzzy';
 import type { NodeSpec } from '../schema';
 import { typesCompatible } from '../sockets';
-import { addNode, openPalette, useGraph } from '../store';
+import { addNode, addPrimitive, openPalette, useGraph } from '../store';
+
+/** The editor's own value node, listed with the server's nodes. */
+const PRIMITIVE: NodeSpec = {
+  name: 'PrimitiveNode',
+  displayName: 'Primitive',
+  category: 'utils',
+  description: 'One value driving widget inputs of other nodes',
+  inputs: [],
+  outputs: [],
+  outputNode: false,
+  deprecated: false,
+};
+
+const WIDGET_TYPES = new Set(['INT', 'FLOAT', 'STRING', 'BOOLEAN', 'COMBO']);
 
 function compatible(spec: NodeSpec, from: NonNullable<ReturnType<typeof useGraph.getState>['palette']>['from']): boolean {
   if (!from) return true;
@@ -17,10 +31,12 @@ export function SearchPalette() {
   const [query, setQuery] = useState('');
   const [active, setActive] = useState(0);
   const listRef = useRef<HTMLUListElement>(null);
-  const candidates = useMemo(
-    () => Object.values(catalog).filter((s) => !s.deprecated && compatible(s, palette?.from)),
-    [catalog, palette],
-  );
+  const candidates = useMemo(() => {
+    const list = Object.values(catalog).filter((s) => !s.deprecated && compatible(s, palette?.from));
+    const from = palette?.from;
+    if (!catalog[PRIMITIVE.name] && (!from || (from.handleType === 'target' && WIDGET_TYPES.has(from.type)))) list.push(PRIMITIVE);
+    return list;
+  }, [catalog, palette]);
   const results = useMemo(() => fuzzySearch(candidates, query, 40), [candidates, query]);
 
   useEffect(() => {
@@ -34,7 +50,8 @@ export function SearchPalette() {
   if (!palette) return null;
   const choose = (spec: NodeSpec | undefined) => {
     if (!spec) return;
-    addNode(spec.name, palette.flow, palette.from);
+    if (spec === PRIMITIVE) addPrimitive(palette.flow, palette.from);
+    else addNode(spec.name, palette.flow, palette.from);
     openPalette(null);
   };
   const left = Math.min(palette.screen.x, window.innerWidth - 380);

@@ -1,9 +1,10 @@
 // Reroute points and group frames.
 import { Handle, type NodeProps, NodeResizer, Position } from '@xyflow/react';
 import { memo, useState } from 'react';
-import type { FrameNode, RerouteNode } from '../graph';
+import { type FrameNode, type PrimitiveNode, type RerouteNode, primitiveInput } from '../graph';
 import { typeColor } from '../sockets';
-import { checkpoint, resizeFrame, setTitle } from '../store';
+import { checkpoint, resizeFrame, setTitle, useGraph } from '../store';
+import { Widget } from './Widgets';
 
 export const RerouteNodeView = memo(function RerouteNodeView({ data }: NodeProps<RerouteNode>) {
   const color = typeColor(data.type);
@@ -42,6 +43,29 @@ export const FrameNodeView = memo(function FrameNodeView({ id, data, selected }:
           data.title
         )}
       </div>
+    </div>
+  );
+});
+
+/** A value node that drives widget inputs; it shows the widget of the first input it feeds. */
+export const PrimitiveNodeView = memo(function PrimitiveNodeView({ id, data, selected }: NodeProps<PrimitiveNode>) {
+  const input = useGraph((s) => primitiveInput(id, s.nodes, s.edges, s.catalog));
+  const color = typeColor(data.type);
+  return (
+    <div className={`loom-node primitive ${selected ? 'selected' : ''}`} data-testid="primitive">
+      <header>
+        <span className="node-title">{data.title ?? 'Primitive'}</span>
+      </header>
+      <div className="row">
+        <span className="label muted">{input ? `${input.name} (${input.type})` : 'connect to a widget input'}</span>
+        <Handle type="source" position={Position.Right} id="o:0" className="socket" style={{ background: color }} />
+      </div>
+      {input?.widget && (
+        <div className="row widget-row" data-input="value">
+          <span className="label">value</span>
+          <Widget nodeId={id} input={{ ...input, name: 'value' }} value={data.values.value} control={data.controls?.value ?? 'fixed'} />
+        </div>
+      )}
     </div>
   );
 });

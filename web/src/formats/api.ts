@@ -1,6 +1,6 @@
 // ComfyUI API ("prompt") format: what the server executes.
 import type { Edge } from '@xyflow/react';
-import { type AnyNode, type EditorGraph, inName, isLoom, isReroute, outIndex } from '../graph';
+import { type AnyNode, type EditorGraph, inName, isLoom, isPrimitive, isReroute, outIndex } from '../graph';
 import type { Catalog } from '../schema';
 import { type Link, type NativeWorkflow, NATIVE_FORMAT, incomingIndex, isLink } from './native';
 
@@ -54,7 +54,11 @@ export function toApiPrompt(graph: EditorGraph, catalog: Catalog): ApiPrompt {
     const names = spec ? spec.inputs.map((i) => i.name) : [...Object.keys(node.data.values), ...linked.keys()];
     for (const name of names) {
       const edge = linked.get(name);
-      if (edge) {
+      const feeder = edge && byId.get(edge.source);
+      if (feeder && isPrimitive(feeder)) {
+        const v = feeder.data.values.value;
+        if (v !== undefined) inputs[name] = Array.isArray(v) ? { __value__: v } : v;
+      } else if (edge) {
         const link = resolve(edge, 0);
         if (link) inputs[name] = link;
       } else if (name in node.data.values) {

@@ -2,7 +2,15 @@
 // Widget values there are positional: they are matched to inputs using the schema's input order.
 import type { NodeMode, SeedControl } from '../graph';
 import type { Catalog } from '../schema';
-import { type Link, type NativeGroup, type NativeNode, type NativeReroute, type NativeWorkflow, NATIVE_FORMAT } from './native';
+import {
+  type Link,
+  type NativeGroup,
+  type NativeNode,
+  type NativePrimitive,
+  type NativeReroute,
+  type NativeWorkflow,
+  NATIVE_FORMAT,
+} from './native';
 
 interface UiSlot {
   name: string;
@@ -106,12 +114,19 @@ export function comfyUiToNative(wf: ComfyUiWorkflow, catalog: Catalog): Conversi
 
   const out: Record<string, NativeNode> = {};
   const reroutes: Record<string, NativeReroute> = {};
+  const primitives: Record<string, NativePrimitive> = {};
 
   for (const node of wf.nodes) {
     const id = String(node.id);
     if (node.type === 'Reroute') {
       const l = node.inputs?.[0]?.link != null ? links.get(node.inputs[0].link as number) : undefined;
       reroutes[id] = { pos: position(node.pos), input: l ? linkFrom(l) : null };
+    } else if (node.type === 'PrimitiveNode') {
+      const wv = Array.isArray(node.widgets_values) ? node.widgets_values : [];
+      const p: NativePrimitive = { pos: position(node.pos), value: wv[0] };
+      if (typeof wv[1] === 'string' && CONTROL_VALUES.has(wv[1])) p.control = wv[1] as SeedControl;
+      if (node.title) p.title = node.title;
+      primitives[id] = p;
     }
   }
 
@@ -160,6 +175,7 @@ export function comfyUiToNative(wf: ComfyUiWorkflow, catalog: Catalog): Conversi
       if (origin.type === 'PrimitiveNode') {
         const v = Array.isArray(origin.widgets_values) ? origin.widgets_values[0] : undefined;
         if (v !== undefined) inputs[slot.name] = v;
+        via[slot.name] = l.originId;
         continue;
       }
       if (origin.type === 'Reroute') {
@@ -194,7 +210,7 @@ export function comfyUiToNative(wf: ComfyUiWorkflow, catalog: Catalog): Conversi
       color: g.color,
       bounding: (g.bounding as number[]).map(Number) as [number, number, number, number],
     }));
-  const workflow: NativeWorkflow = { format: NATIVE_FORMAT, version: 1, nodes: out, ui: { groups, reroutes } };
+  const workflow: NativeWorkflow = { format: NATIVE_FORMAT, version: 1, nodes: out, ui: { groups, reroutes, primitives } };
   const ds = wf.extra?.ds;
   if (ds && typeof ds.scale === 'number' && ds.offset) {
     const off = ds.offset as Record<number, number>;

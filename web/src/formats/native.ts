@@ -6,12 +6,15 @@ import {
   type FrameNode,
   type LoomNode,
   type NodeMode,
+  type PrimitiveNode,
   type RerouteNode,
   type SeedControl,
   inName,
+  inferPrimitiveTypes,
   inferRerouteTypes,
   isFrame,
   isLoom,
+  isPrimitive,
   isReroute,
   makeEdge,
   outIndex,
@@ -28,7 +31,7 @@ export interface NativeNodeUi {
   color?: string;
   /** Seed widgets' control-after-generate choice, by input name. */
   controls?: Record<string, SeedControl>;
-  /** Inputs whose link passes through a reroute: input name -> reroute id. */
+  /** Inputs fed through a reroute or by a primitive: input name -> that reroute or primitive id. */
   via?: Record<string, string>;
 }
 
@@ -51,6 +54,13 @@ export interface NativeReroute {
   input?: Link | null;
 }
 
+export interface NativePrimitive {
+  pos: [number, number];
+  value: unknown;
+  control?: SeedControl;
+  title?: string;
+}
+
 export interface NativeWorkflow {
   format: 'latent-loom/workflow';
   version: 1;
@@ -58,6 +68,8 @@ export interface NativeWorkflow {
   ui?: {
     groups?: NativeGroup[];
     reroutes?: Record<string, NativeReroute>;
+    /** Frontend-only value nodes; the inputs they drive hold their value and name them in `via`. */
+    primitives?: Record<string, NativePrimitive>;
     view?: { x: number; y: number; zoom: number };
   };
 }
@@ -108,12 +120,18 @@ export function toNative(graph: EditorGraph, catalog: Catalog): NativeWorkflow {
   const wf = emptyWorkflow();
   const groups: NativeGroup[] = [];
   const reroutes: Record<string, NativeReroute> = {};
+  const primitives: Record<string, NativePrimitive> = {};
   for (const node of graph.nodes) {
     const pos: [number, number] = [round(node.position.x), round(node.position.y)];
     if (isFrame(node)) {
       const w = node.width ?? node.measured?.width ?? 300;
       const h = node.height ?? node.measured?.height ?? 200;
       groups.push({ id: node.id, title: node.data.title, color: node.data.color, bounding: [...pos, round(w), round(h)] });
+    } else if (isPrimitive(node)) {
+      const p: NativePrimitive = { pos, value: node.data.values.value };
+      if (node.data.controls?.value) p.control = node.data.controls.value;
+      if (node.data.title) p.title = node.data.title;
+      primitives[node.id] = p;
     } else if (isReroute(node)) {
       const e = incoming.get(node.id);
       reroutes[node.id] = { pos, input: e ? [e.source, outIndex(e.sourceHandle)] : null };
@@ -125,7 +143,11 @@ export function toNative(graph: EditorGraph, catalog: Catalog): NativeWorkflow {
       const linkedNames = graph.edges.filter((e) => e.target === node.id).map((e) => inName(e.targetHandle));
       for (const name of new Set([...names, ...linkedNames])) {
         const edge = incoming.get(`${node.id}|${name}`);
-        if (edge) {
+        const feeder = edge && byId.get(edge.source);
+        if (feeder && isPrimitive(feeder)) {
+          inputs[name] = feeder.data.values.value;
+          via[name] = feeder.id;
+        } else if (edge) {
           const link = resolveThroughReroutes(edge, byId, incoming);
           if (link) inputs[name] = link;
           if (byId.get(edge.source)?.type === 'reroute') via[name] = edge.source;
@@ -143,6 +165,7 @@ export function toNative(graph: EditorGraph, catalog: Catalog): NativeWorkflow {
     }
   }
   wf.ui = { groups, reroutes };
+  if (Object.keys(primitives).length) wf.ui.primitives = primitives;
   if (graph.viewport) wf.ui.view = { ...graph.viewport };
   return wf;
 }
@@ -192,6 +215,12 @@ export function fromNative(wf: NativeWorkflow, catalog: Catalog): EditorGraph {
   for (const [id, r] of Object.entries(reroutes)) {
     nodes.push({ id, type: 'reroute', position: { x: r.pos[0], y: r.pos[1] }, data: {} } as RerouteNode);
   }
+  const primitives = wf.ui?.primitives ?? {};
+  for (const [id, p] of Object.entries(primitives)) {
+    const data: PrimitiveNode['data'] = { values: { value: p.value }, controls: p.control ? { value: p.control } : {} };
+    if (p.title) data.title = p.title;
+    nodes.push({ id, type: 'primitive', position: { x: p.pos[0], y: p.pos[1] }, data } as PrimitiveNode);
+  }
   for (const [id, n] of Object.entries(wf.nodes)) {
     const spec = catalog[n.class_type];
     const values: Record<string, unknown> = spec ? defaultValues(spec) : {};
@@ -201,7 +230,10 @@ export function fromNative(wf: NativeWorkflow, catalog: Catalog): EditorGraph {
         const rr = via[name];
         if (rr && reroutes[rr]) edges.push(makeEdge(rr, 0, id, name));
         else edges.push(makeEdge(v[0], v[1], id, name));
-      } else values[name] = v;
+      } else {
+        values[name] = v;
+        if (via[name] && primitives[via[name]]) edges.push(makeEdge(via[name], 0, id, name));
+      }
     }
     const pos = n.ui?.pos ?? layout[id];
     const controls: Record<string, 'fixed' | 'increment' | 'decrement' | 'randomize'> = { ...(n.ui?.controls ?? {}) };
@@ -224,7 +256,7 @@ export function fromNative(wf: NativeWorkflow, catalog: Catalog): EditorGraph {
   }));
   const ids = new Set(nodes.map((n) => n.id));
   const valid = edges.filter((e) => ids.has(e.source) && ids.has(e.target));
-  const all = inferRerouteTypes([...frames, ...nodes], valid, catalog);
+  const all = inferPrimitiveTypes(inferRerouteTypes([...frames, ...nodes], valid, catalog), valid, catalog);
   const typed = valid.map((e) => {
     const t = sourceType(all.find((n) => n.id === e.source), e.sourceHandle, catalog);
     return makeEdge(e.source, outIndex(e.sourceHandle), e.target, inName(e.targetHandle), t);
