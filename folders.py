@@ -18,8 +18,9 @@ import hashlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,7 @@ def split_annotated_name(name: str, default_kind: str = "input") -> tuple[str, s
 
 @dataclass(frozen=True)
 class SaveTarget:
-    """Where a save node writes: `folder / f"{filename}_{counter:05}_.{ext}"`, counter rising per file."""
+    """Where a save node writes: `folder / f"{filename}_{counter:05}_.{ext}"`, the counter rising per file."""
 
     folder: Path
     filename: str
@@ -357,15 +358,45 @@ class SaveTarget:
     subfolder: str
     kind: str
 
-    def file_name(self, index: int, extension: str) -> str:
-        """The name of the `index`-th file of a batch (counter + index)."""
-        return f"{self.filename}_{self.counter + index:05}_.{extension}"
+    def file_name(self, counter: int, extension: str, batch_number: int = 0) -> str:
+        """`{filename}_{counter:05}_.{extension}`, with ComfyUI's %batch_num% token replaced."""
+        stem = self.filename.replace(BATCH_NUMBER_TOKEN, str(batch_number))
+        return f"{stem}_{counter:05}_.{extension}"
 
-    def next(self, files: int) -> SaveTarget:
-        """The target after writing `files` files."""
-        return replace(self, counter=self.counter + files)
+    def write_new_file(self, data: bytes, extension: str, counter: int, batch_number: int = 0) -> tuple[str, int]:
+        """Write `data` under the first free name from `counter` on; returns (file name, counter used).
+
+        The file appears complete and never replaces an existing one, even when another process saves with
+        the same prefix at the same moment (written aside, then hard-linked into place).
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.folder / f".{uuid.uuid4().hex}.partial"
+        staging.write_bytes(data)
+        try:
+            while True:
+                name = self.file_name(counter, extension, batch_number)
+                try:
+                    _publish(staging, self.folder / name, data)
+                    return name, counter
+                except FileExistsError:
+                    counter += 1
+        finally:
+            staging.unlink(missing_ok=True)
 
 
+def _publish(staging: Path, target: Path, data: bytes) -> None:
+    """Put the staged file at `target` atomically, refusing to replace a file (FileExistsError)."""
+    try:
+        os.link(staging, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system: exclusive create instead
+        with target.open("xb") as stream:
+            stream.write(data)
+
+
+#: SaveImage replaces this in each file name with the image's index in the batch.
+BATCH_NUMBER_TOKEN = "%batch_num%"
 _PREFIX_TOKENS = ("width", "height", "year", "month", "day", "hour", "minute", "second")
 
 
@@ -416,7 +447,8 @@ def save_target(
 def _next_counter(folder: Path, filename: str) -> int:
     if not folder.is_dir():
         return 1
-    pattern = re.compile(re.escape(filename.lower()) + r"_(\d+)")
+    stem = re.escape(filename.lower()).replace(re.escape(BATCH_NUMBER_TOKEN), r"\d+")
+    pattern = re.compile(stem + r"_(\d+)")
     highest = 0
     for entry in os.listdir(folder):
         match = pattern.match(entry.lower())

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 LATENT_TENSOR = "latent_tensor"
 FORMAT_VERSION_MARKER = "latent_format_version_0"
@@ -25,21 +25,20 @@ class LatentFileError(ValueError):
     """A `.latent` file is unreadable or lacks its tensor; the message names the file."""
 
 
-def save_latent(
+def latent_file_bytes(
     samples: torch.Tensor,
-    path: Path,
     *,
     prompt: Mapping[str, Any] | None = None,
     extra_pnginfo: Mapping[str, Any] | None = None,
-) -> None:
-    """Write samples [B, C, h, w] with `prompt` and extra_pnginfo keys as JSON string metadata."""
+) -> bytes:
+    """A `.latent` file's bytes: samples [B, C, h, w] plus `prompt` and extra_pnginfo keys as JSON metadata."""
     metadata: dict[str, str] = {}
     if prompt is not None:
         metadata["prompt"] = json.dumps(prompt)
     for key, value in (extra_pnginfo or {}).items():
         metadata[key] = json.dumps(value)
     tensors = {LATENT_TENSOR: samples.detach().to("cpu").contiguous(), FORMAT_VERSION_MARKER: torch.tensor([])}
-    save_file(tensors, str(path), metadata=metadata or None)
+    return save(tensors, metadata=metadata or None)
 
 
 def load_latent(path: Path) -> torch.Tensor:

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, PngImagePlugin
 
@@ -37,13 +37,13 @@ def png_info(prompt: Mapping[str, Any] | None, extra_pnginfo: Mapping[str, Any] 
 
 def save_png(
     image: Image.Image,
-    path: Path,
+    path: Path | BinaryIO,
     *,
     prompt: Mapping[str, Any] | None = None,
     extra_pnginfo: Mapping[str, Any] | None = None,
     compress_level: int = SAVE_COMPRESS_LEVEL,
 ) -> None:
-    """Write `image` as a PNG carrying ComfyUI's metadata chunks (no chunks when both are None)."""
+    """Write `image` as a PNG (path or binary stream) with ComfyUI's metadata chunks (none when both are None)."""
     metadata = png_info(prompt, extra_pnginfo) if (prompt is not None or extra_pnginfo) else None
     image.save(path, format="PNG", pnginfo=metadata, compress_level=compress_level)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import string
 from collections.abc import Mapping
@@ -88,17 +89,19 @@ def write_images(
     check_image_tensor(images)
     height, width = int(images.shape[1]), int(images.shape[2])
     target = folders.save_target(filename_prefix, width, height, kind=kind)
-    target.folder.mkdir(parents=True, exist_ok=True)
+    counter = target.counter
     results = []
     for index, image in enumerate(images):
-        name = target.file_name(index, "png").replace("%batch_num%", str(index))
+        encoded = io.BytesIO()
         save_png(
             tensor_to_pil(image),
-            target.folder / name,
+            encoded,
             prompt=prompt,
             extra_pnginfo=extra_pnginfo,
             compress_level=compress_level,
         )
+        name, used = target.write_new_file(encoded.getvalue(), "png", counter, batch_number=index)
+        counter = used + 1
         results.append({"filename": name, "subfolder": target.subfolder, "type": kind})
     return NoOutputs(ui={"images": results})
 

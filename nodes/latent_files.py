@@ -11,7 +11,7 @@ import folders
 from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
-from imaging.latent_io import load_latent, save_latent
+from imaging.latent_io import latent_file_bytes, load_latent
 
 LatentDict = dict[str, Any]
 
@@ -42,9 +42,8 @@ def save_latent_node(
         shown = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ValueError(f"SaveLatent: samples: expected a LATENT with 'samples' [B, C, h, w], received {shown}")
     target = folders.save_target(filename_prefix)
-    target.folder.mkdir(parents=True, exist_ok=True)
-    name = target.file_name(0, "latent")
-    save_latent(tensor, target.folder / name, prompt=prompt, extra_pnginfo=extra_pnginfo)
+    data = latent_file_bytes(tensor, prompt=prompt, extra_pnginfo=extra_pnginfo)
+    name, _ = target.write_new_file(data, "latent", target.counter)
     return NoOutputs(ui={"latents": [{"filename": name, "subfolder": target.subfolder, "type": "output"}]})
 
 

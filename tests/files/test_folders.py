@@ -279,15 +279,36 @@ def test_clean_temp(base: Folders) -> None:
 def test_save_target_counter_continues_past_existing_files(base: Folders) -> None:
     target = folders.save_target("ComfyUI", 64, 64)
     assert target.counter == 1 and target.subfolder == "" and target.folder == base.output_directory.resolve()
-    assert target.file_name(0, "png") == "ComfyUI_00001_.png"
+    assert target.file_name(target.counter, "png") == "ComfyUI_00001_.png"
     touch(base.output_directory / "ComfyUI_00001_.png")
     touch(base.output_directory / "comfyui_00007_.png")  # case-insensitive, as ComfyUI
     touch(base.output_directory / "ComfyUI_x.png")
     touch(base.output_directory / "Other_00050_.png")
     target = folders.save_target("ComfyUI")
     assert target.counter == 8
-    assert target.file_name(2, "png") == "ComfyUI_00010_.png"
-    assert target.next(3).counter == 11
+    assert target.file_name(10, "png") == "ComfyUI_00010_.png"
+
+
+def test_write_new_file_never_replaces_a_file(base: Folders) -> None:
+    target = folders.save_target("race")
+    assert target.counter == 1
+    # Another writer took 00001 and 00002 after the counter was computed.
+    (base.output_directory / "race_00001_.png").write_bytes(b"theirs 1")
+    (base.output_directory / "race_00002_.png").write_bytes(b"theirs 2")
+    name, used = target.write_new_file(b"ours", "png", target.counter)
+    assert (name, used) == ("race_00003_.png", 3)
+    assert (base.output_directory / "race_00001_.png").read_bytes() == b"theirs 1"
+    assert (base.output_directory / name).read_bytes() == b"ours"
+    assert not list(base.output_directory.glob(".*"))  # no staging file left behind
+
+
+def test_batch_num_token_counts_per_batch(base: Folders) -> None:
+    target = folders.save_target("img_%batch_num%")
+    for index in range(2):
+        target.write_new_file(b"x", "png", target.counter, batch_number=index)
+    assert sorted(path.name for path in base.output_directory.iterdir()) == ["img_0_00001_.png", "img_1_00001_.png"]
+    # A rerun continues the counter instead of overwriting (ComfyUI's counter would restart at 1 here).
+    assert folders.save_target("img_%batch_num%").counter == 2
 
 
 def test_save_target_subfolder_and_tokens(base: Folders) -> None:
