@@ -74,7 +74,9 @@ async def submit(state: ServerState, body: dict[str, Any]) -> Job:
     extra_data = {**extra_data, "client_id": client_id} if client_id else dict(extra_data)
     api_prompt = await asyncio.to_thread(state.engine.prepare, body["prompt"], targets)
     try:
-        job = state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+        job = await asyncio.to_thread(
+            state.store.add, prompt_id, number, front, api_prompt, extra_data, targets or [], client_id
+        )
     except DuplicateJobId:
         raise BadRequest(409, "duplicate_prompt_id", f"prompt_id {prompt_id!r} is already in use") from None
     state.queue_changed()
@@ -147,10 +149,11 @@ def _query_int(request: web.Request, key: str, high: int) -> int | None:
 
 @routes.get("/queue")
 async def get_queue(request: web.Request) -> web.Response:
-    state = state_of(request)
+    store = state_of(request).store
+    running, pending = await asyncio.to_thread(lambda: (store.running(), store.pending()))
     return web.json_response({
-        "queue_running": [job.queue_item() for job in state.store.running()],
-        "queue_pending": [job.queue_item() for job in state.store.pending()],
+        "queue_running": [job.queue_item() for job in running],
+        "queue_pending": [job.queue_item() for job in pending],
     })
 
 
@@ -159,11 +162,11 @@ async def post_queue(request: web.Request) -> web.Response:
     """`{"clear": true}` empties the pending queue; `{"delete": [ids]}` removes pending jobs."""
     state = state_of(request)
     body = await read_json_object(request, state.config.max_json_bytes)
-    if body.get("clear") is True:
-        state.store.clear_pending()
     delete = _string_list(body, "delete")
+    if body.get("clear") is True:
+        await asyncio.to_thread(state.store.clear_pending)
     if delete:
-        state.store.delete_pending(delete)
+        await asyncio.to_thread(state.store.delete_pending, delete)
     state.queue_changed()
     return web.Response(status=200)
 
@@ -189,11 +192,11 @@ async def get_history_item(request: web.Request) -> web.Response:
 async def post_history(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await read_json_object(request, state.config.max_json_bytes)
-    if body.get("clear") is True:
-        state.store.clear_history()
     delete = _string_list(body, "delete")
+    if body.get("clear") is True:
+        await asyncio.to_thread(state.store.clear_history)
     if delete:
-        state.store.delete_history(delete)
+        await asyncio.to_thread(state.store.delete_history, delete)
     return web.Response(status=200)
 
 
@@ -235,8 +238,7 @@ def job_status(state: ServerState, job: Job) -> dict[str, Any]:
         "finished": job.finished,
     }
     if job.status == "pending":
-        order = [pending.id for pending in state.store.pending()]
-        record["queue_position"] = order.index(job.id) if job.id in order else None
+        record["queue_position"] = state.store.queue_position(job)
     if job.outputs is not None:
         record["outputs"] = job.outputs
     if job.error is not None:
@@ -269,7 +271,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     job = state.store.get(job_id)
     if job is None:
         return web.json_response({"error": {"type": "not_found", "message": "no such job"}}, status=404)
-    if job.status == "pending" and state.store.cancel_pending(job_id):
+    if job.status == "pending" and await asyncio.to_thread(state.store.cancel_pending, job_id):
         state.queue_changed()
         state.job_finished(job_id)
         return web.json_response({"id": job_id, "status": "interrupted"})

@@ -52,7 +52,7 @@ class Guards:
         self.cors_origins = frozenset(config.cors_origins)
 
     def middlewares(self) -> list[Middleware]:
-        return [self.host_middleware, self.origin_middleware, self.preflight_middleware, self.token_middleware]
+        return [self.guard_middleware]
 
     def host_allowed(self, host: str | None) -> bool:
         """Whether the Host header names this server (a rebinding attack sends the attacker's name)."""
@@ -74,7 +74,21 @@ class Guards:
             response.headers["Vary"] = "Origin"
 
     @web.middleware
-    async def preflight_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every guard in order (one middleware: each extra layer costs every request a coroutine)."""
+        refusal = self.check_host(request) or self.check_origin(request) or self.preflight(request)
+        if refusal is None and self.config.access_token is not None:
+            refusal = self.check_token(request, self.config.access_token)
+        if refusal is not None:
+            return refusal
+        response = await handler(request)
+        token = self.config.access_token
+        if token is not None and "token" in request.query and request.path == "/" and not response.prepared:
+            # The editor page was opened with ?token=: remember it so the page's own requests carry it.
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+        return response
+
+    def preflight(self, request: web.Request) -> web.StreamResponse | None:
         """Answer CORS preflights for configured origins (nothing else gets CORS)."""
         origin = request.headers.get(hdrs.ORIGIN)
         if request.method == "OPTIONS" and origin is not None and origin in self.cors_origins:
@@ -86,18 +100,16 @@ class Guards:
                     "Access-Control-Max-Age": "600",
                 },
             )
-        return await handler(request)
+        return None
 
-    @web.middleware
-    async def host_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def check_host(self, request: web.Request) -> web.StreamResponse | None:
         if not self.host_allowed(request.headers.get(hdrs.HOST)):
             return _forbidden(
                 "Host not allowed (DNS-rebinding guard); add the name with --allowed-hosts if it is yours"
             )
-        return await handler(request)
+        return None
 
-    @web.middleware
-    async def origin_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def check_origin(self, request: web.Request) -> web.StreamResponse | None:
         """Refuse cross-site requests: a foreign or `null` Origin, or `Sec-Fetch-Site: cross-site`."""
         origin = request.headers.get(hdrs.ORIGIN)
         fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
@@ -119,7 +131,7 @@ class Guards:
                     {"error": {"type": "unsupported_media_type", "message": "send application/json"}},
                     status=415,
                 )
-        return await handler(request)
+        return None
 
     def _same_origin(self, origin: str, request: web.Request) -> bool:
         parts = urlsplit(origin)
@@ -131,12 +143,8 @@ class Guards:
         default = "443" if parts.scheme == "https" else "80"
         return origin_name == host_name and (origin_port or default) == (host_port or default)
 
-    @web.middleware
-    async def token_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def check_token(self, request: web.Request, token: str) -> web.StreamResponse | None:
         """With --access-token, every route (websocket included) needs it: header, `?token=` or the cookie."""
-        token = self.config.access_token
-        if token is None:
-            return await handler(request)
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
             return web.json_response(
@@ -144,11 +152,7 @@ class Guards:
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        response = await handler(request)
-        if "token" in request.query and request.path == "/" and not response.prepared:
-            # The editor page was opened with ?token=: remember it so the page's own requests carry it.
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
-        return response
+        return None
 
 
 def _is_ip_literal(name: str) -> bool:

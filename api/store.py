@@ -105,12 +105,26 @@ class JobStore:
         self.path = path
         self.history_size = history_size
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._db = _open_or_replace(path)
         self.recovered_interrupted = self._recover()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        yield self._reader()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection: WAL readers never wait for the writer (or its checkpoints)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=5000")
+            self._local.db = db
+        return db
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -141,8 +155,8 @@ class JobStore:
 
     def next_number(self) -> int:
         """The next automatic priority: one past the largest submission counter so far (persists across runs)."""
-        with self._lock:
-            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()
         return int(row[0]) + 1
 
     def add(
@@ -173,31 +187,40 @@ class JobStore:
         return Job(job_id, seq, number, "pending", prompt, clean_extra, targets, client_id, now)
 
     def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self._read() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def pending(self) -> list[Job]:
         """Pending jobs in the order they will run."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE status = 'pending' ORDER BY number, seq"
             ).fetchall()
         return [_job(row) for row in rows]
 
     def pending_count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'").fetchone()[0])
+        with self._read() as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'").fetchone()[0])
+
+    def queue_position(self, job: Job) -> int:
+        """How many pending jobs run before `job`."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND (number < ? OR (number = ? AND seq < ?))",
+                (job.number, job.number, job.seq),
+            ).fetchone()
+        return int(row[0])
 
     def remaining(self) -> int:
         """Pending plus running jobs, counted in one query (ComfyUI's `queue_remaining`)."""
-        with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
         return int(row[0])
 
     def running(self) -> list[Job]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running'").fetchall()
+        with self._read() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running'").fetchall()
         return [_job(row) for row in rows]
 
     def claim_next(self) -> Job | None:
@@ -263,19 +286,19 @@ class JobStore:
 
     def history(self, max_items: int | None = None, offset: int = 0) -> list[Job]:
         """Finished jobs oldest first; `max_items` alone gives the newest N (ComfyUI's paging)."""
-        with self._lock:
+        with self._read() as db:
             if max_items is None:
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT {_COLUMNS} FROM jobs WHERE finish_seq IS NOT NULL ORDER BY finish_seq LIMIT -1 OFFSET ?",
                     (offset,),
                 ).fetchall()
             elif offset:
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT {_COLUMNS} FROM jobs WHERE finish_seq IS NOT NULL ORDER BY finish_seq LIMIT ? OFFSET ?",
                     (max_items, offset),
                 ).fetchall()
             else:
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT {_COLUMNS} FROM jobs WHERE finish_seq IS NOT NULL ORDER BY finish_seq DESC LIMIT ?",
                     (max_items,),
                 ).fetchall()
@@ -294,8 +317,8 @@ class JobStore:
 
     def recent(self, limit: int) -> list[Job]:
         """The newest jobs of any status (for the job list)."""
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        with self._read() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
         return [_job(row) for row in rows]
 
 
