@@ -12,7 +12,8 @@ import {
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { type MouseEvent as ReactMouseEvent, useCallback, useEffect, useRef, useState } from 'react';
-import { parseClipboard } from './clipboard';
+import { useGraphClipboard, useKeymap } from './hooks';
+import { KEYMAP, type KeyActions, OTHER_SHORTCUTS } from './keymap';
 import {
   convertOnServer,
   fetchObjectInfo,
@@ -28,6 +29,7 @@ import { LoomNodeView } from './components/LoomNodeView';
 import { QueuePanel } from './components/QueuePanel';
 import { SearchPalette } from './components/SearchPalette';
 import { ContextMenu, type MenuTarget } from './components/ContextMenu';
+import { ErrorBoundary } from './components/ErrorBoundary';
 import { apiToNative } from './formats/api';
 import { type Opened, openPng, openWorkflowJson, openWorkflowText } from './formats/load';
 import type { NativeWorkflow } from './formats/native';
@@ -37,24 +39,6 @@ import { parseObjectInfo } from './schema';
 import * as store from './store';
 import { useGraph } from './store';
 
-const SHORTCUTS: [string, string][] = [
-  ['Double-click', 'search nodes'],
-  ['Drag link to canvas', 'add a compatible node'],
-  ['Ctrl+Enter', 'queue'],
-  ['Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y', 'undo / redo'],
-  ['Ctrl+C / Ctrl+X / Ctrl+V', 'copy / cut / paste'],
-  ['Ctrl+Shift+V', 'paste keeping input links'],
-  ['Ctrl+D', 'duplicate'],
-  ['Delete', 'delete selection'],
-  ['Ctrl+M / Ctrl+B', 'mute / bypass'],
-  ['Ctrl+G', 'group selection'],
-  ['Ctrl+A', 'select all'],
-  ['Shift+drag', 'box select'],
-  ['Space+drag', 'pan'],
-  ['F', 'fit view'],
-  ['Ctrl+S / Ctrl+O', 'save / open'],
-  ['Drop .json or .png', 'open a workflow'],
-];
 
 const nodeTypes = { loom: LoomNodeView, reroute: RerouteNodeView, frame: FrameNodeView, primitive: PrimitiveNodeView };
 const AUTOSAVE_KEY = 'latent-loom.autosave';
@@ -79,12 +63,6 @@ function download(name: string, data: unknown): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
-function isEditable(target: EventTarget | null): boolean {
-  const el = target as HTMLElement | null;
-  if (!el) return false;
-  const tag = el.tagName;
-  return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
-}
 
 function Editor() {
   const nodes = useGraph((s) => s.nodes);
@@ -101,7 +79,6 @@ function Editor() {
   const [showQueue, setShowQueue] = useState(false);
   const [templates, setTemplates] = useState<string[] | null>(null);
   const mouseFlow = useRef<{ x: number; y: number } | null>(null);
-  const shiftPaste = useRef(false);
   const frameDrag = useRef<{ frameStart: { x: number; y: number }; frameId: string; start: Map<string, { x: number; y: number }> }[]>([]);
   const fileInput = useRef<HTMLInputElement>(null);
   const reconnected = useRef(false);
@@ -256,100 +233,23 @@ function Editor() {
     };
   }, [rf]);
 
-  // Keyboard shortcuts; graph shortcuts are ignored while typing in a field.
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const mod = e.ctrlKey || e.metaKey;
-      const key = e.key.toLowerCase();
-      if (mod && key === 'enter') {
-        e.preventDefault();
-        void queue();
-        return;
-      }
-      if (mod && key === 's') {
-        e.preventDefault();
-        download(`${useGraph.getState().workflowName}.json`, store.exportNative(rf.getViewport()));
-        return;
-      }
-      if (mod && key === 'o') {
-        e.preventDefault();
-        fileInput.current?.click();
-        return;
-      }
-      if (isEditable(e.target)) return;
-      if (mod && key === 'v') shiftPaste.current = e.shiftKey;
-      if (mod && key === 'z' && !e.shiftKey) {
-        e.preventDefault();
-        store.undo();
-      } else if (mod && (key === 'y' || (key === 'z' && e.shiftKey))) {
-        e.preventDefault();
-        store.redo();
-      } else if (mod && key === 'd') {
-        e.preventDefault();
-        store.duplicateSelection();
-      } else if (mod && key === 'a') {
-        e.preventDefault();
-        store.selectAll();
-      } else if (mod && key === 'm') {
-        e.preventDefault();
-        store.toggleMode('muted');
-      } else if (mod && key === 'b') {
-        e.preventDefault();
-        store.toggleMode('bypassed');
-      } else if (mod && key === 'g') {
-        e.preventDefault();
-        store.groupSelection(mouseFlow.current ?? undefined);
-      } else if (!mod && (key === 'delete' || key === 'backspace')) {
-        e.preventDefault();
-        store.deleteSelected();
-      } else if (!mod && (key === 'f' || key === '.')) {
-        void rf.fitView({ padding: 0.12, duration: 200 });
-      } else if (key === 'escape') {
-        store.openPalette(null);
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [queue, rf]);
-
-  // Clipboard through the system clipboard events, so copies work across tabs.
-  useEffect(() => {
-    const onCopy = (e: ClipboardEvent, cut: boolean) => {
-      if (isEditable(e.target) || window.getSelection()?.toString()) return;
-      const payload = store.copySelection();
-      if (!payload) return;
-      e.clipboardData?.setData('text/plain', JSON.stringify(payload));
-      e.preventDefault();
-      if (cut) store.deleteSelected();
-    };
-    const onPaste = (e: ClipboardEvent) => {
-      if (isEditable(e.target)) return;
-      const text = e.clipboardData?.getData('text/plain') ?? '';
-      const payload = parseClipboard(text);
-      if (payload) {
-        e.preventDefault();
-        store.paste(payload, mouseFlow.current, shiftPaste.current);
-      } else if (text.trim().startsWith('{')) {
-        try {
-          openJson(JSON.parse(text), 'pasted workflow');
-          e.preventDefault();
-        } catch {
-          /* not JSON: ignore */
-        }
-      }
-      shiftPaste.current = false;
-    };
-    const copy = (e: ClipboardEvent) => onCopy(e, false);
-    const cut = (e: ClipboardEvent) => onCopy(e, true);
-    document.addEventListener('copy', copy);
-    document.addEventListener('cut', cut);
-    document.addEventListener('paste', onPaste);
-    return () => {
-      document.removeEventListener('copy', copy);
-      document.removeEventListener('cut', cut);
-      document.removeEventListener('paste', onPaste);
-    };
-  }, [openJson]);
+  const saveFile = useCallback(
+    () => download(`${useGraph.getState().workflowName}.json`, store.exportNative(rf.getViewport())),
+    [rf],
+  );
+  const keyActions = useRef<KeyActions>({} as KeyActions);
+  keyActions.current = {
+    queue: () => void queue(),
+    save: saveFile,
+    open: () => fileInput.current?.click(),
+    fitView: () => void rf.fitView({ padding: 0.12, duration: 200 }),
+    pointer: () => mouseFlow.current ?? undefined,
+  };
+  useKeymap(keyActions);
+  useGraphClipboard(
+    () => mouseFlow.current ?? undefined,
+    (json) => openJson(json, 'pasted workflow'),
+  );
 
   const onConnectEnd = useCallback(
     (event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
@@ -460,7 +360,7 @@ function Editor() {
         <span className="brand">Latent Loom</span>
         <button onClick={() => store.clearGraph()} title="New empty workflow">New</button>
         <button onClick={() => fileInput.current?.click()} title="Open a workflow (.json) or an image with one (.png) — Ctrl+O">Open</button>
-        <button onClick={() => download(`${workflowName}.json`, store.exportNative(rf.getViewport()))} title="Save — Ctrl+S">Save</button>
+        <button onClick={saveFile} title="Save — Ctrl+S">Save</button>
         <button onClick={() => download(`${workflowName}.api.json`, store.exportApi())} title="Export in ComfyUI API format">Export API</button>
         <span className="menu">
           <button onClick={() => void openTemplates()}>Templates ▾</button>
@@ -495,7 +395,7 @@ function Editor() {
           <button onClick={() => setShowKeys((v) => !v)} title="Keyboard shortcuts">Keys</button>
           {showKeys && (
             <ul className="menu-list keys" onClick={() => setShowKeys(false)}>
-              {SHORTCUTS.map(([k, what]) => (
+              {[...KEYMAP.map((b): [string, string] => [b.keys, b.label]), ...OTHER_SHORTCUTS].map(([k, what]) => (
                 <li key={k}>
                   <kbd>{k}</kbd> {what}
                 </li>
@@ -613,9 +513,11 @@ function Editor() {
 
 export function App() {
   return (
-    <ReactFlowProvider>
-      <Editor />
-    </ReactFlowProvider>
+    <ErrorBoundary autosaveKey={AUTOSAVE_KEY}>
+      <ReactFlowProvider>
+        <Editor />
+      </ReactFlowProvider>
+    </ErrorBoundary>
   );
 }
 
