@@ -13,13 +13,11 @@ import {
 import '@xyflow/react/dist/style.css';
 import { type MouseEvent as ReactMouseEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { useGraphClipboard, useKeymap } from './hooks';
-import { KEYMAP, type KeyActions, OTHER_SHORTCUTS } from './keymap';
+import { type KeyActions } from './keymap';
+import { Toolbar } from './components/Toolbar';
 import {
   convertOnServer,
   fetchObjectInfo,
-  fetchTemplate,
-  fetchTemplates,
-  interrupt,
   openSocket,
   queuePrompt,
 } from './client';
@@ -69,20 +67,14 @@ function Editor() {
   const edges = useGraph((s) => s.edges);
   const catalogReady = useGraph((s) => Object.keys(s.catalog).length > 0);
   const workflowName = useGraph((s) => s.workflowName);
-  const connected = useRuntime((s) => s.connected);
-  const progress = useRuntime((s) => s.progress);
-  const running = useRuntime((s) => s.running);
-  const queueRemaining = useRuntime((s) => s.queueRemaining);
   const toasts = useRuntime((s) => s.toasts);
   const rf = useReactFlow<AnyNode, Edge>();
   const [loadError, setLoadError] = useState<string | null>(null);
   const [showQueue, setShowQueue] = useState(false);
-  const [templates, setTemplates] = useState<string[] | null>(null);
   const mouseFlow = useRef<{ x: number; y: number } | null>(null);
   const frameDrag = useRef<{ frameStart: { x: number; y: number }; frameId: string; start: Map<string, { x: number; y: number }> }[]>([]);
   const fileInput = useRef<HTMLInputElement>(null);
   const reconnected = useRef(false);
-  const [showKeys, setShowKeys] = useState(false);
   const [menu, setMenu] = useState<MenuTarget | null>(null);
   const closeMenu = useCallback(() => setMenu(null), []);
   const cid = useRef(clientId());
@@ -332,14 +324,6 @@ function Editor() {
     if (moves.size) store.moveNodes(moves);
   }, []);
 
-  const openTemplates = async () => {
-    if (templates) return setTemplates(null);
-    try {
-      setTemplates(await fetchTemplates());
-    } catch (e) {
-      toast('error', `Templates are not available: ${(e as Error).message}`);
-    }
-  };
 
   if (loadError) {
     return (
@@ -351,77 +335,24 @@ function Editor() {
     );
   }
 
-  const runningTitle = running ? (nodes.find((n) => n.id === running)?.data as { classType?: string })?.classType : null;
-  const pct = progress && progress.max ? Math.round((100 * progress.value) / progress.max) : 0;
 
   return (
     <div className="app">
-      <header className="toolbar">
-        <span className="brand">Latent Loom</span>
-        <button onClick={() => store.clearGraph()} title="New empty workflow">New</button>
-        <button onClick={() => fileInput.current?.click()} title="Open a workflow (.json) or an image with one (.png) — Ctrl+O">Open</button>
-        <button onClick={saveFile} title="Save — Ctrl+S">Save</button>
-        <button onClick={() => download(`${workflowName}.api.json`, store.exportApi())} title="Export in ComfyUI API format">Export API</button>
-        <span className="menu">
-          <button onClick={() => void openTemplates()}>Templates ▾</button>
-          {templates && (
-            <ul className="menu-list" data-testid="templates">
-              {templates.length === 0 && <li className="muted">No templates</li>}
-              {templates.map((t) => (
-                <li
-                  key={t}
-                  onClick={async () => {
-                    setTemplates(null);
-                    try {
-                      openJson(await fetchTemplate(t), t);
-                    } catch (e) {
-                      toast('error', (e as Error).message);
-                    }
-                  }}
-                >
-                  {t}
-                </li>
-              ))}
-            </ul>
-          )}
-        </span>
-        <span className="sep" />
-        <button onClick={() => store.groupSelection(rf.screenToFlowPosition({ x: 300, y: 200 }))} title="Group the selected nodes — Ctrl+G">Group</button>
-        <button onClick={() => store.addReroute(rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 }))}>Reroute</button>
-        <button onClick={() => store.undo()} title="Undo — Ctrl+Z" data-testid="undo">Undo</button>
-        <button onClick={() => store.redo()} title="Redo — Ctrl+Shift+Z / Ctrl+Y" data-testid="redo">Redo</button>
-        <button onClick={() => void rf.fitView({ padding: 0.12, duration: 200 })} title="Fit view — F">Fit</button>
-        <span className="menu">
-          <button onClick={() => setShowKeys((v) => !v)} title="Keyboard shortcuts">Keys</button>
-          {showKeys && (
-            <ul className="menu-list keys" onClick={() => setShowKeys(false)}>
-              {[...KEYMAP.map((b): [string, string] => [b.keys, b.label]), ...OTHER_SHORTCUTS].map(([k, what]) => (
-                <li key={k}>
-                  <kbd>{k}</kbd> {what}
-                </li>
-              ))}
-            </ul>
-          )}
-        </span>
-        <span className="spacer" />
-        <span className={`conn ${connected ? 'on' : 'off'}`} title={connected ? 'connected' : 'disconnected'} />
-        {running && (
-          <span className="run-status" data-testid="run-status">
-            {runningTitle} {progress ? `${progress.value}/${progress.max}` : ''}
-            <span className="bar">
-              <span style={{ width: `${pct}%` }} />
-            </span>
-          </span>
-        )}
-        <span className="queue-count" title="jobs in the queue">{queueRemaining}</span>
-        <button className="primary" onClick={() => void queue()} data-testid="queue-button" title="Queue — Ctrl+Enter">
-          Queue
-        </button>
-        <button onClick={() => void interrupt()} title="Interrupt the running job">■</button>
-        <button onClick={() => setShowQueue((v) => !v)} className={showQueue ? 'active' : ''} data-testid="queue-toggle">
-          History
-        </button>
-      </header>
+      <Toolbar
+        actions={{
+          newWorkflow: () => store.clearGraph(),
+          open: () => fileInput.current?.click(),
+          save: saveFile,
+          exportApi: () => download(`${workflowName}.api.json`, store.exportApi()),
+          openTemplate: (name, json) => openJson(json, name),
+          group: () => store.groupSelection(rf.screenToFlowPosition({ x: 300, y: 200 })),
+          reroute: () => store.addReroute(rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 })),
+          fitView: () => void rf.fitView({ padding: 0.12, duration: 200 }),
+          queue: () => void queue(),
+          toggleHistory: () => setShowQueue((v) => !v),
+        }}
+        historyOpen={showQueue}
+      />
       <input
         ref={fileInput}
         type="file"
