@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
+import secrets
 import socket
 import struct
 import uuid
@@ -29,6 +31,9 @@ IMAGE_TYPE_PNG = 2
 #: Inbound websocket messages are tiny (feature flags); anything larger closes the socket with 1009.
 MAX_INBOUND_MESSAGE = 64 * 1024
 MAX_CLIENT_ID_LENGTH = 128
+#: Dead sockets are noticed within about 1.5x this, which frees their clientId for a reconnect.
+HEARTBEAT_SECONDS = 10.0
+MAX_REMEMBERED_CLIENTS = 10_000
 #: A client with more than this waiting to be sent is disconnected.
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
 SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
@@ -73,6 +78,7 @@ class Hub:
         self.queue_remaining = queue_remaining
         self.clients: dict[str, Client] = {}
         self.running: RunningState | None = None
+        self.resume_tokens: dict[str, str] = {}
         self.dropped_slow_clients = 0
 
     # -- outgoing ----------------------------------------------------------------------------------------
@@ -152,16 +158,24 @@ class Hub:
         sid = request.query.get("clientId") or uuid.uuid4().hex
         if len(sid) > MAX_CLIENT_ID_LENGTH or not sid.isprintable():
             raise web.HTTPBadRequest(text="clientId must be at most 128 printable characters")
-        socket = web.WebSocketResponse(max_msg_size=MAX_INBOUND_MESSAGE, heartbeat=30.0)
-        await socket.prepare(request)
         previous = self.clients.get(sid)
-        if previous is not None:  # a reconnect: the stale socket gets nothing more
+        if previous is not None and not previous.dropped:
+            # The id is held by a live socket. Only its owner (who got the resume token) may take it over;
+            # anyone else is refused, so a guessed id never yields another client's progress and previews.
+            # A client whose old socket died unnoticed is let in once the heartbeat has closed it.
+            presented = request.query.get("resume", "")
+            if not hmac.compare_digest(presented.encode(), self._resume_token(sid).encode()):
+                raise web.HTTPConflict(text="this clientId is connected elsewhere; reconnect with its resume token")
             self._drop(previous, "replaced by a new connection with the same clientId")
             self.dropped_slow_clients -= 1
+        socket = web.WebSocketResponse(max_msg_size=MAX_INBOUND_MESSAGE, heartbeat=HEARTBEAT_SECONDS)
+        await socket.prepare(request)
         client = Client(sid, socket, request, asyncio.Queue(maxsize=self.buffer))
         self.clients[sid] = client
         client.sender = asyncio.create_task(self._pump(client))
-        self.send("status", self._status_data(sid), sid)
+        greeting = self._status_data(sid)
+        greeting["resume_token"] = self._resume_token(sid)
+        self.send("status", greeting, sid)
         running = self.running
         if running is not None and running.client_id == sid:
             self.send("execution_start", {"prompt_id": running.prompt_id}, sid)
@@ -180,6 +194,14 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await client.sender
         return socket
+
+    def _resume_token(self, sid: str) -> str:
+        """The secret that lets the holder of `sid` replace its own live socket (kept for recent ids only)."""
+        token = self.resume_tokens.pop(sid, None) or secrets.token_urlsafe(16)
+        self.resume_tokens[sid] = token  # re-inserted: the dict's order is least recently used first
+        while len(self.resume_tokens) > MAX_REMEMBERED_CLIENTS:
+            del self.resume_tokens[next(iter(self.resume_tokens))]
+        return token
 
     async def _receive(self, client: Client) -> None:
         async for message in client.socket:

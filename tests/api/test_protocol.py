@@ -139,31 +139,42 @@ def test_messages_go_only_to_the_submitting_client(server: Server) -> None:
 def test_reconnect_with_same_client_id_gets_current_state(server: Server) -> None:
     async def scenario() -> None:
         client_id = new_id()
+        url = f"{server.url}/ws?clientId={client_id}"
         async with aiohttp.ClientSession() as session:
-            first = await session.ws_connect(f"{server.url}/ws?clientId={client_id}")
-            reply = await asyncio.to_thread(server.post_prompt, chain(steps=40, delay_ms=50), client_id=client_id)
+            first = await session.ws_connect(url)
+            resume = json.loads((await first.receive(timeout=5)).data)["data"]["resume_token"]
+            reply = await asyncio.to_thread(server.post_prompt, chain(steps=60, delay_ms=50), client_id=client_id)
             prompt_id = reply.json()["prompt_id"]
             while server.request("GET", f"/api/jobs/{prompt_id}").json()["status"] != "running":
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.2)
-            second = await session.ws_connect(f"{server.url}/ws?clientId={client_id}")
+            # Someone else presenting this id while it is connected is refused (§C4 75) ...
+            try:
+                await session.ws_connect(url)
+                raise AssertionError("a second live socket with the same clientId was accepted")
+            except aiohttp.WSServerHandshakeError as error:
+                assert error.status == 409
+            # ... its owner, with the resume token, takes over at once and gets the current state (§C4 74).
+            second = await session.ws_connect(f"{url}&resume={resume}")
             greeting = [json.loads((await second.receive(timeout=5)).data) for _ in range(3)]
             assert greeting[0]["type"] == "status" and greeting[0]["data"]["sid"] == client_id
             assert greeting[1]["type"] == "execution_start"
             assert greeting[2]["type"] == "executing"
             assert greeting[2]["data"] == {"node": "2", "display_node": "2", "prompt_id": prompt_id}
             # The stale socket was closed: it gets no more job messages.
-            stale = []
             while True:
                 message = await first.receive(timeout=5)
                 if message.type != aiohttp.WSMsgType.TEXT:
                     break
-                stale.append(json.loads(message.data))
-            assert first.closed or message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                                    aiohttp.WSMsgType.ERROR)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+            # A plain reconnect after a clean close needs no token (ComfyUI clients keep working).
+            await second.close()
+            third = await session.ws_connect(url)
+            greeting = [json.loads((await third.receive(timeout=5)).data) for _ in range(3)]
+            assert [message["type"] for message in greeting] == ["status", "execution_start", "executing"]
             server.request("POST", "/interrupt", {"prompt_id": prompt_id})
             assert server.wait_job(prompt_id)["status"] == "interrupted"
-            await second.close()
+            await third.close()
 
     asyncio.run(scenario())
 
