@@ -18,9 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import folders
+
+if TYPE_CHECKING:  # the engine is imported when a command runs, so `--help` stays instant
+    from graph.events import Event
+    from graph.executor import InterruptFlag
+    from graph.registry import NodeRegistry
+    from graph.spec import InputSpec
+    from graph.validate import ValidationIssue
+    from graph.workflow import Workflow, WorkflowNode
 
 EXIT_OK = 0
 EXIT_NODE_ERROR = 1
@@ -146,7 +154,7 @@ def read_workflow_file(path: Path) -> Any:
         raise CliError(f"{path}: {error}") from error
 
 
-def apply_override(workflow: Any, override: str, registry: Any) -> None:
+def apply_override(workflow: Workflow, override: str, registry: NodeRegistry) -> None:
     """Apply one `NODE.INPUT=VALUE`; the value is read as the input's widget type, never guessed."""
     target, equals, text = override.partition("=")
     node_ref, dot, input_name = target.rpartition(".")
@@ -171,7 +179,7 @@ def apply_override(workflow: Any, override: str, registry: Any) -> None:
     node.inputs[input_name] = parse_widget_value(item, text, override)
 
 
-def _find_node(workflow: Any, node_ref: str, override: str) -> Any:
+def _find_node(workflow: Workflow, node_ref: str, override: str) -> WorkflowNode:
     if node_ref in workflow.nodes:
         return workflow.nodes[node_ref]
     titled = [node for node in workflow.nodes.values() if node.ui.get("title") == node_ref]
@@ -184,7 +192,7 @@ def _find_node(workflow: Any, node_ref: str, override: str) -> Any:
     raise CliError(f"--set {override!r}: no node with id or title {node_ref!r}; node ids: {ids}")
 
 
-def parse_widget_value(item: Any, text: str, override: str) -> Any:
+def parse_widget_value(item: InputSpec, text: str, override: str) -> Any:
     """`text` as a value of the widget `item` (INT, FLOAT, BOOLEAN, STRING or COMBO)."""
     widget = item.widget
     try:
@@ -211,7 +219,7 @@ def parse_widget_value(item: Any, text: str, override: str) -> Any:
     return text
 
 
-def describe_issues(issues: Sequence[Any], workflow: Any, registry: Any) -> list[str]:
+def describe_issues(issues: Sequence[ValidationIssue], workflow: Workflow, registry: NodeRegistry) -> list[str]:
     """The validator's messages, plus where to put a model when a loader's list is empty (first run)."""
     messages = []
     for issue in issues:
@@ -221,7 +229,7 @@ def describe_issues(issues: Sequence[Any], workflow: Any, registry: Any) -> list
     return messages
 
 
-def _empty_folder_hint(issue: Any, workflow: Any, registry: Any) -> str | None:
+def _empty_folder_hint(issue: ValidationIssue, workflow: Workflow, registry: NodeRegistry) -> str | None:
     node = workflow.nodes.get(issue.node_id) if issue.node_id else None
     spec = registry.get(node.class_type) if node is not None else None
     item = spec.input(issue.input_name) if spec is not None and issue.input_name else None
@@ -246,7 +254,7 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
 
 
-def execute(workflow: Any, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True) -> Outcome:
+def execute(workflow: Workflow, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True) -> Outcome:
     """Run a validated workflow with progress bars on stderr; Ctrl-C interrupts between steps."""
     from graph.executor import Executor, HiddenValues, InterruptFlag
     from graph.registry import REGISTRY
@@ -285,7 +293,7 @@ def execute(workflow: Any, extra_pnginfo: dict[str, Any] | None, *, progress: bo
     return Outcome(EXIT_NODE_ERROR, files)
 
 
-def _interrupt_on_sigint(interrupt: Any) -> Any:
+def _interrupt_on_sigint(interrupt: InterruptFlag) -> Any:
     """First Ctrl-C asks the job to stop cleanly; a second one aborts at once."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -323,7 +331,9 @@ def output_files(outputs: dict[str, dict[str, Any]]) -> list[Path]:
 class ProgressDisplay:
     """A tqdm bar over the nodes of the job and one over the steps of the running node (sampler steps)."""
 
-    def __init__(self, workflow: Any, registry: Any, *, enabled: bool, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, workflow: Workflow, registry: NodeRegistry, *, enabled: bool, stream: TextIO | None = None
+    ) -> None:
         from graph.modes import executable_view
         from graph.validate import ancestors_and_self
 
@@ -336,7 +346,7 @@ class ProgressDisplay:
         self.nodes_bar: Any = None
         self.steps_bar: Any = None
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: Event) -> None:
         """Update the bars for one executor event."""
         from graph.events import NodeDone, NodeFailed, NodesCached, NodeStarted, Progress
 
@@ -378,7 +388,7 @@ class ProgressDisplay:
             self.nodes_bar = None
 
 
-def _is_output(registry: Any, class_type: str) -> bool:
+def _is_output(registry: NodeRegistry, class_type: str) -> bool:
     spec = registry.get(class_type)
     return bool(spec is not None and spec.output_node)
 
