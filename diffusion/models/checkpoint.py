@@ -114,16 +114,15 @@ def _assign(
     source: str,
 ) -> torch.nn.Module:
     shapes = {k: v.shape for k, v in module.state_dict().items()}
-    tensors, consumed = from_ldm(kind, shapes, state, config, prefix, source=source)
-    used |= consumed
+    tensors, sources = from_ldm(kind, shapes, state, config, prefix, source=source)
+    used |= set(sources.values())
     converted: dict[str, torch.Tensor] = {}
     for key, tensor in tensors.items():
         target = dtype if tensor.is_floating_point() else tensor.dtype
         converted[key] = tensor.to(device=device, dtype=target).contiguous()
-    if isinstance(state, MappedTensors):
-        for key in consumed:
-            if state[key].dtype != dtype or device.type != "cpu":
-                state.release(key)
+        if isinstance(state, MappedTensors) and converted[key].data_ptr() != tensor.data_ptr():
+            # A copy was made: drop the file pages now so file and copy are never both resident.
+            state.release(sources[key])
     module.load_state_dict(converted, strict=True, assign=True)
     return module.eval().requires_grad_(False)
 

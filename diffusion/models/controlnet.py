@@ -70,15 +70,16 @@ def load_controlnet_state(
         raise CheckpointKeyError(f"{source}: cannot read the ControlNet architecture ({exc!r})") from exc
     module = arch.build_controlnet(config, empty=True)
     shapes = {k: v.shape for k, v in module.state_dict().items()}
-    tensors, used = from_ldm("controlnet", shapes, state, config, LDM_PREFIX, source=source)
-    extra = sorted(k for k in state if k not in used and not _IGNORED.search(k))
+    tensors, sources = from_ldm("controlnet", shapes, state, config, LDM_PREFIX, source=source)
+    used_keys = set(sources.values())
+    extra = sorted(k for k in state if k not in used_keys and not _IGNORED.search(k))
     if extra:
         raise CheckpointKeyError(f"{source}: {len(extra)} unexpected tensors in the ControlNet, e.g. {extra[:3]}")
     target = dtype or devices.unet_dtype(device)
     converted = {k: v.to(device=device, dtype=target if v.is_floating_point() else v.dtype).contiguous()
                  for k, v in tensors.items()}  # fmt: skip
     if isinstance(state, MappedTensors) and device.type == "cpu":
-        for key in used:
+        for key in used_keys:
             if state[key].dtype != target:
                 state.release(key)
     module.load_state_dict(converted, strict=True, assign=True)

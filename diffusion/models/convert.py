@@ -67,15 +67,15 @@ def from_ldm(
     prefix: str,
     *,
     source: str,
-) -> tuple[dict[str, torch.Tensor], set[str]]:
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Collect the tensors a diffusers model with ``model_shapes`` needs from an LDM state dict.
 
-    Returns the diffusers-keyed state dict and the set of LDM keys consumed.
+    Returns the diffusers-keyed state dict and, per diffusers key, the LDM key it came from.
     Raises :class:`CheckpointKeyError` naming ``source`` when anything is missing or misshapen.
     """
     name_of = _key_function(kind, config)
     out: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
+    sources: dict[str, str] = {}
     missing: list[str] = []
     for key, shape in model_shapes.items():
         ldm_key = prefix + name_of(key)
@@ -83,7 +83,7 @@ def from_ldm(
         if tensor is None:
             missing.append(ldm_key)
             continue
-        used.add(ldm_key)
+        sources[key] = ldm_key
         if kind == "open_clip" and (third := ldm_keys.open_clip_qkv_index(key)) is not None:
             rows = tensor.shape[0] // 3
             tensor = tensor[third * rows : (third + 1) * rows]
@@ -99,4 +99,4 @@ def from_ldm(
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise CheckpointKeyError(f"{source}: the {kind} is missing {len(missing)} tensors: {shown}")
-    return out, used
+    return out, sources

@@ -40,8 +40,9 @@ def load_vae_state(state: Mapping[str, torch.Tensor], *, source: str, device: to
         raise CheckpointKeyError(f"{source}: cannot read the VAE architecture ({exc!r})") from exc
     module = arch.build_vae(config, empty=True)
     shapes = {k: v.shape for k, v in module.state_dict().items()}
-    tensors, used = from_ldm("vae", shapes, ldm, config, "", source=source)
-    extra = sorted(k for k in ldm if k not in used and not _IGNORED.search(k))
+    tensors, sources = from_ldm("vae", shapes, ldm, config, "", source=source)
+    used_keys = set(sources.values())
+    extra = sorted(k for k in ldm if k not in used_keys and not _IGNORED.search(k))
     if extra:
         raise CheckpointKeyError(f"{source}: {len(extra)} unexpected tensors in the VAE, e.g. {extra[:3]}")
     dtype = devices.vae_dtype(device)

@@ -77,3 +77,32 @@ def test_lora_for_another_model_is_refused(sd1, tmp_path):
     )
     with pytest.raises(LoraError, match="none of its 1 layers matches"):
         apply_lora(model, clip, tmp_path / "x.safetensors", 1.0, 1.0)
+
+
+def test_ldm_named_kohya_keys_and_sdxl_text_encoders(tmp_path, tiny_sdxl, tiny_sdxl_checkpoint):
+    from safetensors.torch import save_file
+
+    from diffusion.models.ldm_keys import unet_key_to_ldm
+
+    model, clip, _ = load_checkpoint(tiny_sdxl_checkpoint, device=CPU)
+    g = torch.Generator().manual_seed(9)
+    unet_target = "down_blocks.1.attentions.0.proj_in"
+    ldm = unet_key_to_ldm(unet_target + ".weight", tiny_sdxl.unet_config).removesuffix(".weight")
+    weight = dict(model.unet.named_parameters())[unet_target + ".weight"]
+    te2_target = "text_model.encoder.layers.1.mlp.fc1"
+    te2_weight = clip.encoder("clip_g").module.get_parameter(te2_target + ".weight")
+    tensors = {
+        f"lora_unet_{ldm.replace('.', '_')}.lora_up.weight": torch.randn(weight.shape[0], 2, generator=g),
+        f"lora_unet_{ldm.replace('.', '_')}.lora_down.weight": torch.randn(2, weight.shape[1], generator=g),
+        f"lora_te2_{te2_target.replace('.', '_')}.lora_up.weight": torch.randn(te2_weight.shape[0], 2, generator=g),
+        f"lora_te2_{te2_target.replace('.', '_')}.lora_down.weight": torch.randn(2, te2_weight.shape[1], generator=g),
+    }
+    save_file(tensors, str(tmp_path / "xl.safetensors"))
+    patched_model, patched_clip = apply_lora(model, clip, tmp_path / "xl.safetensors", 1.0, 0.5)
+    assert [p.name for p in patched_model.patches] == [unet_target + ".weight"]
+    assert [p.name for p in patched_clip.patches["clip_g"]] == [te2_target + ".weight"]
+    assert patched_clip.patches.get("clip_l", ()) == ()
+    before = clip.encode("a cat")
+    after = patched_clip.encode("a cat")
+    assert torch.equal(after.cross_attn[..., :32], before.cross_attn[..., :32])  # CLIP-L half untouched
+    assert not torch.equal(after.cross_attn[..., 32:], before.cross_attn[..., 32:])
