@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
@@ -62,7 +63,8 @@ def ensure_config_dir() -> None:
     text.save_pretrained(CONFIG_DIR / "text_encoder")
     clip_tokenizer().save_pretrained(CONFIG_DIR / "tokenizer")
     schedule = family["schedule"]
-    EulerDiscreteScheduler(**schedule, steps_offset=1).save_pretrained(CONFIG_DIR / "scheduler")
+    scheduler_class: Any = EulerDiscreteScheduler  # diffusers is untyped
+    scheduler_class(**schedule, steps_offset=1).save_pretrained(CONFIG_DIR / "scheduler")
     index = {
         "_class_name": "StableDiffusionPipeline",
         "unet": ["diffusers", "UNet2DConditionModel"],
