@@ -314,6 +314,12 @@ def test_build_txt2img_by_search_and_drag_then_run(page: Any, server_url: str) -
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
+    # The history entry reopens the workflow that made it.
+    new_canvas(page)
+    entry.get_by_role("button", name="Load").click()
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 7")
+    assert api_prompt(page)[ids["sampler"]]["inputs"]["steps"] == 3
+
 
 def test_open_comfyui_ui_workflow_file(page: Any, server_url: str, tmp_path: Path) -> None:
     ckpt = checkpoint_name(server_url)
@@ -413,11 +419,15 @@ def test_undo_redo_of_graph_and_widget_changes(page: Any, server_url: str) -> No
 def test_server_validation_error_shows_on_the_input(page: Any, server_url: str) -> None:
     prompt = txt2img_prompt(checkpoint_name(server_url))
     del prompt["3"]["inputs"]["latent_image"]  # required input left unconnected
+    prompt["3"]["inputs"]["steps"] = 0  # below the minimum of 1
     open_workflow(page, prompt, 7)
     page.get_by_test_id("queue-button").click()
     error = node(page, "3").locator('[data-input="latent_image"].has-error')
     error.wait_for(timeout=15_000)
     assert error.get_by_test_id("input-error").inner_text().strip()
+    steps = node(page, "3").locator('[data-input="steps"].has-error')
+    assert steps.count() == 1, "the out-of-range widget is flagged too"
+    assert "1" in steps.get_by_test_id("input-error").inner_text()
     assert node(page, "3").locator(".loom-node.has-error").count() == 1
     assert page.locator(".loom-node.has-error").count() == 1
     assert page.get_by_test_id("toast-error").first.inner_text().startswith("Not queued")
