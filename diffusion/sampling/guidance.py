@@ -106,11 +106,9 @@ def _resolve_apply_to_uncond(positive: Conditioning, negative: Conditioning) -> 
         return negative
     out = list(negative)
     for k, control in enumerate(cond_controls):
+        # With more controls than plain negatives, later ones replace earlier ones (reference behaviour).
         idx = plain[k % len(plain)]
-        if out[idx].control is None:
-            out[idx] = out[idx].with_changes(control=control)
-        else:
-            out.append(negative[idx].with_changes(control=control))
+        out[idx] = negative[idx].with_changes(control=control)
     return out
 
 

@@ -168,7 +168,9 @@ def run_sampler(
         x = ms.noise_scaling(sigmas[0], noise, latent_in, max_denoise=ms.is_max_sigma(float(sigmas[0])))
         noise_sampler: NoiseSampler | None = None
         if spec.noise == "ancestral":
-            noise_sampler = GeneratorNoise(x, seed + 1)
+            # Seeded with the seed itself: measured against ComfyUI 0.3.64 on the CPU (../shared/parity,
+            # euler_ancestral_karras: 1.5e-5 with `seed`, 1.5 with `seed + 1`).
+            noise_sampler = GeneratorNoise(x, seed)
         elif spec.noise == "brownian":
             noise_sampler = BrownianTreeNoise(x, sigmas[sigmas > 0].min(), sigmas.max(), seed)
         callback: StepCallback | None = None

@@ -238,3 +238,25 @@ def test_wrong_latent_channels_is_a_clear_error(model: TinyModel) -> None:
 def test_unknown_sampler_is_a_clear_error(model: TinyModel) -> None:
     with pytest.raises(ValueError, match="sampler_name: expected one of"):
         _run(model, sampler_name="euler_cfg_pp")
+
+
+def test_ancestral_noise_is_seeded_with_the_seed(model: TinyModel) -> None:
+    """Regression: ComfyUI 0.3.64 seeds the ancestral stream with the seed itself, not seed+1 (measured with
+    bench/parity_check.py on ../shared/parity/euler_ancestral_karras: 1.5e-5 vs 1.5)."""
+    from diffusion.sampling.guidance import CFGDenoiser
+    from diffusion.sampling.samplers.base import ancestral_step
+    from diffusion.sampling.schedulers import calculate_sigmas
+
+    ms = model_sampling_for(model)
+    sigmas = calculate_sigmas(ms, "karras", 2)
+    got = _run(model, sampler_name="euler_ancestral", steps=2, seed=7)
+    denoiser = CFGDenoiser(model.unet, ms, POS, NEG, 5.0, latent_shape=torch.Size((1, 4, 8, 8)),
+                           dtype=torch.float32, device=torch.device("cpu"))
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(1, 4, 8, 8, generator=generator) * torch.sqrt(1 + sigmas[0] ** 2)
+    ancestral = torch.Generator().manual_seed(7)
+    down, up = ancestral_step(sigmas[0], sigmas[1])
+    d = (x - denoiser(x, sigmas[0])) / sigmas[0]
+    x = x + d * (down - sigmas[0]) + torch.randn(x.shape, generator=ancestral) * up
+    x = denoiser(x, sigmas[1])
+    torch.testing.assert_close(got, x / model.latent_scale_factor, rtol=1e-6, atol=1e-5)

@@ -35,7 +35,7 @@ def gaussian_denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 def _noise_for(spec: SamplerSpec, x: torch.Tensor, sigmas: torch.Tensor, seed: int) -> NoiseSampler | None:
     if spec.noise == "ancestral":
-        return GeneratorNoise(x, seed + 1)
+        return GeneratorNoise(x, seed)
     if spec.noise == "brownian":
         return BrownianTreeNoise(x, sigmas[sigmas > 0].min(), sigmas.max(), seed)
     return None
