@@ -71,9 +71,11 @@ def serve_editor() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-READY_JS = """(n) => {
+READY_JS = """([n, zoom]) => {
   const g = window.__loom && window.__loom.graph();
   if (!g || g.nodes.length !== n) return false;
+  const viewport = document.querySelector('.react-flow__viewport');
+  if (!viewport || !viewport.style.transform.includes(`scale(${zoom})`)) return false;
   const els = document.querySelectorAll('.react-flow__node');
   return els.length > 0 && [...els].every((e) => getComputedStyle(e).visibility !== 'hidden');
 }"""
@@ -102,7 +104,7 @@ def measure(browser: Any, url: str, workflow: dict[str, Any], zoom: float) -> tu
     context.add_init_script(f"localStorage.setItem('latent-loom.autosave', {json.dumps(saved)});")
     page = context.new_page()
     page.goto(url)
-    page.wait_for_function(READY_JS, arg=len(workflow["nodes"]), polling="raf", timeout=120_000)
+    page.wait_for_function(READY_JS, arg=[len(workflow["nodes"]), zoom], polling="raf", timeout=120_000)
     tti = float(page.evaluate("performance.now()"))
     page.evaluate(f"window.__benchZoom = {zoom}")
     fps = float(page.evaluate(PAN_JS, 90))

@@ -13,6 +13,7 @@ import {
 import '@xyflow/react/dist/style.css';
 import { type MouseEvent as ReactMouseEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { useGraphClipboard, useKeymap } from './hooks';
+import { CULL_THRESHOLD } from './estimate';
 import { type KeyActions } from './keymap';
 import { Toolbar } from './components/Toolbar';
 import {
@@ -159,6 +160,12 @@ function Editor() {
 
   // Start-up: catalog, then the autosaved workflow (or the default graph), then the websocket.
   const started = useRef(false);
+  const flowReady = useRef<{ promise: Promise<void>; resolve: () => void } | null>(null);
+  if (!flowReady.current) {
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    flowReady.current = { promise, resolve };
+  }
   useEffect(() => {
     if (started.current) return;
     started.current = true;
@@ -172,15 +179,18 @@ function Editor() {
         setLoadError((e as Error).message);
         return;
       }
+      await flowReady.current?.promise; // the viewport can only be set once the canvas exists
       const saved = localStorage.getItem(AUTOSAVE_KEY);
       let restored = false;
       if (saved) {
         try {
           const { workflow, name } = JSON.parse(saved) as { workflow: NativeWorkflow; name?: string };
-          const vp = store.loadNative(workflow, name);
+          // Set the saved view first, so only what it shows is drawn in full detail.
+          const view = workflow?.ui?.view;
+          if (view) await rf.setViewport(view);
+          store.loadNative(workflow, name);
           performance.mark('loom:graph');
-          if (vp) void rf.setViewport(vp);
-          else fit();
+          if (!view) fit();
           restored = true;
         } catch {
           localStorage.removeItem(AUTOSAVE_KEY);
@@ -381,6 +391,7 @@ function Editor() {
             nodes={nodes}
             edges={edges}
             nodeTypes={nodeTypes}
+            onInit={() => flowReady.current?.resolve()}
             onNodesChange={store.onNodesChange}
             onEdgesChange={store.onEdgesChange}
             onConnect={store.addConnection}
@@ -414,7 +425,7 @@ function Editor() {
             deleteKeyCode={null}
             zoomOnDoubleClick={false}
             elevateNodesOnSelect={false}
-            onlyRenderVisibleElements={nodes.length > 120}
+            onlyRenderVisibleElements={nodes.length > CULL_THRESHOLD}
             minZoom={0.05}
             maxZoom={3}
             colorMode="dark"

@@ -33,6 +33,7 @@ import {
   targetType,
   wouldCreateCycle,
 } from './graph';
+import { dropEstimates, withEstimates } from './estimate';
 import { UndoStack } from './history';
 import { type Catalog, defaultValues } from './schema';
 import { nextSeed } from './seed';
@@ -122,7 +123,8 @@ export function setCatalog(catalog: Catalog): void {
 
 export function onNodesChange(changes: NodeChange<AnyNode>[]): void {
   const s = get();
-  setGraph(applyNodeChanges(changes, s.nodes), s.edges);
+  const next = applyNodeChanges(changes, s.nodes);
+  setGraph(changes.some((c) => c.type === 'dimensions') ? dropEstimates(next) : next, s.edges);
 }
 
 export function onEdgesChange(changes: EdgeChange[]): void {
@@ -364,7 +366,7 @@ export function exportApi() {
 export function loadNative(wf: NativeWorkflow, name?: string): EditorGraph['viewport'] {
   const g = fromNative(wf, get().catalog);
   checkpoint();
-  setGraph(g.nodes, g.edges);
+  setGraph(withEstimates(g.nodes, get().catalog), g.edges);
   if (name) useGraph.setState({ workflowName: name });
   return g.viewport;
 }
