@@ -62,7 +62,6 @@ function download(name: string, data: unknown): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
-
 function Editor() {
   const nodes = useGraph((s) => s.nodes);
   const edges = useGraph((s) => s.edges);
@@ -95,11 +94,13 @@ function Editor() {
           /* keep the editor's own conversion and its warnings */
         }
       }
-      const viewport = store.loadNative(opened.workflow, name.replace(/\.(json|png)$/i, ''));
+      // Our files carry their view: set it first so only what it shows is drawn in full detail.
+      const view = opened.kind === 'native' ? opened.workflow.ui?.view : undefined;
+      if (view) await rf.setViewport(view);
+      store.loadNative(opened.workflow, name.replace(/\.(json|png)$/i, ''));
       clearRuntime();
       for (const w of opened.warnings) toast('warn', w);
-      if (viewport && opened.kind === 'native') void rf.setViewport(viewport);
-      else fit();
+      if (!view) fit();
       toast('info', `Opened ${name}${opened.kind !== 'native' ? ` (${opened.kind === 'api' ? 'API prompt' : 'ComfyUI workflow'})` : ''}`);
     },
     [fit, rf],

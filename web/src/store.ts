@@ -37,7 +37,7 @@ import { dropEstimates, withEstimates } from './estimate';
 import { UndoStack } from './history';
 import { type Catalog, defaultValues } from './schema';
 import { nextSeed } from './seed';
-import { linkProblem } from './sockets';
+import { linkProblem, typeColor } from './sockets';
 
 interface Snapshot {
   nodes: AnyNode[];
@@ -84,9 +84,25 @@ function linkedIndex(edges: Edge[]): Record<string, string> {
   return out;
 }
 
-function setGraph(nodes: AnyNode[], edges: Edge[]): void {
+/** Colour links leaving reroutes and primitives by the type those took from their connections. */
+function recolorInheritedLinks(nodes: AnyNode[], edges: Edge[]): Edge[] {
+  const inherited = new Map<string, string>();
+  for (const n of nodes) if (n.type === 'reroute' || n.type === 'primitive') inherited.set(n.id, (n.data.type as string | undefined) ?? '*');
+  if (!inherited.size) return edges;
+  let changed = false;
+  const next = edges.map((e) => {
+    const t = inherited.get(e.source);
+    if (t === undefined || t === '*' || (e.data as { type?: string } | undefined)?.type === t) return e;
+    changed = true;
+    return { ...e, data: { ...e.data, type: t }, style: { ...e.style, stroke: typeColor(t) } };
+  });
+  return changed ? next : edges;
+}
+
+function setGraph(nodes: AnyNode[], givenEdges: Edge[]): void {
   const s = get();
-  const typed = edges !== s.edges ? inferPrimitiveTypes(inferRerouteTypes(nodes, edges, s.catalog), edges, s.catalog) : nodes;
+  const typed = givenEdges !== s.edges ? inferPrimitiveTypes(inferRerouteTypes(nodes, givenEdges, s.catalog), givenEdges, s.catalog) : nodes;
+  const edges = givenEdges !== s.edges ? recolorInheritedLinks(typed, givenEdges) : givenEdges;
   useGraph.setState({
     nodes: typed,
     edges,

@@ -48,6 +48,18 @@ describe('editor actions', () => {
     expect(node('3').data.values.seed).toBe(42);
   });
 
+  it('gives a reroute and its outgoing links the type of what feeds it', () => {
+    const r = store.addReroute({ x: 0, y: 0 });
+    store.addConnection({ source: r, sourceHandle: 'o:0', target: '8', targetHandle: 'i:vae' });
+    store.addConnection({ source: '4', sourceHandle: 'o:2', target: r, targetHandle: 'i:in' });
+    expect(useGraph.getState().nodes.find((n) => n.id === r)?.data.type).toBe('VAE');
+    const out = useGraph.getState().edges.find((e) => e.source === r)!;
+    expect(out.data).toMatchObject({ type: 'VAE' });
+    expect(store.exportApi()['8'].inputs.vae).toEqual(['4', 2]);
+    // Now typed VAE, the reroute no longer fits a LATENT input.
+    expect(store.connectionProblem({ source: r, sourceHandle: 'o:0', target: '3', targetHandle: 'i:latent_image' })).toMatch(/VAE cannot feed LATENT/);
+  });
+
   it('undoes and redoes every change, one step per field edit burst', () => {
     store.setWidgetValue('3', 'steps', 3);
     store.setWidgetValue('3', 'steps', 30);
