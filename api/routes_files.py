@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, PngImagePlugin
 
 from api.jsonbody import BadRequest, parse_json
 from api.state import ServerState, state_of
-from folders import IMAGE_EXTENSIONS, FileNotFoundInFolderError, FolderError, PathOutsideFolderError
+from folders import IMAGE_EXTENSIONS, LEGACY_KIND_NAMES, FileNotFoundInFolderError, FolderError, PathOutsideFolderError
 
 routes = web.RouteTableDef()
 IO_TYPES = ("input", "output", "temp")
@@ -342,7 +342,7 @@ async def models(request: web.Request) -> web.Response:
 async def models_in(request: web.Request) -> web.Response:
     state = state_of(request)
     kind = request.match_info["folder"]
-    if kind not in state.folders.model_folders:
+    if kind not in state.folders.model_folders and kind not in LEGACY_KIND_NAMES:
         return _error(404, "not_found", f"unknown model folder {kind!r}")
     return web.json_response(await asyncio.to_thread(state.folders.list_model_files, kind))
 

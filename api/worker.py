@@ -123,12 +123,20 @@ class Worker:
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
-            while not self._stop.is_set():
-                self._apply_free()
-                job = self.store.claim_next()
-                if job is None:
-                    break
-                self._run(job)
+            try:
+                self._drain()
+            except Exception:  # a store failure must not end the worker: log, pause, try again
+                log.exception("the job worker hit an error; retrying")
+                self._stop.wait(1.0)
+
+    def _drain(self) -> None:
+        """Run pending jobs until the queue is empty (or the server stops)."""
+        while not self._stop.is_set():
+            self._apply_free()
+            job = self.store.claim_next()
+            if job is None:
+                return
+            self._run(job)
 
     def _apply_free(self) -> None:
         with self._lock:
@@ -170,9 +178,12 @@ class Worker:
         status: JobStatus = running.status or "failed"
         if running.status is None:
             running.error = running.error or {"message": "the engine ended the job without an outcome"}
-        self.store.finish(job.id, status, running.outputs, running.messages, running.error)
-        with self._lock:
-            self._current = None
+        try:
+            self.store.finish(job.id, status, running.outputs, running.messages, running.error)
+        finally:
+            # Even if recording failed (the next start marks the job interrupted), the worker moves on.
+            with self._lock:
+                self._current = None
         for event, data in running.held:
             self._post(self.hub.send, event, data, job.client_id)
         self._post(self._finish_messages, job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 STUB_NODES = Path(__file__).resolve().parent / "custom_nodes"
@@ -189,3 +191,27 @@ async def collect_ws(
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def png_bytes(size: tuple[int, int] = (4, 4), color: tuple[int, int, int] = (1, 2, 3)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(server: Server, filename: str, data: bytes, path: str = "/upload/image", **fields: str) -> Reply:
+    body, content_type = _multipart(fields, filename, data)
+    return server.request("POST", path, raw=body, headers={"Content-Type": content_type})

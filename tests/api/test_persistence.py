@@ -49,27 +49,19 @@ def test_kill_9_mid_job_then_restart(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_corrupt_database_is_moved_aside(tmp_path: Path) -> None:
+def test_corrupt_database_is_moved_aside_and_history_is_bounded(tmp_path: Path) -> None:
     base = tmp_path / "base"
     (base / DATABASE).parent.mkdir(parents=True)
     (base / DATABASE).write_bytes(b"this is not a sqlite database" * 100)
-    server = Server(base).start()
+    server = Server(base, "--history-size", "3").start()  # one start for both checks: starts are slow
     try:
         assert server.request("GET", "/queue").json() == {"queue_running": [], "queue_pending": []}
         backups = list((base / DATABASE).parent.glob("jobs.sqlite3.corrupt-*"))
         assert len(backups) == 1 and backups[0].read_bytes().startswith(b"this is not")
         assert "unreadable" in server.log()
-        job = server.post_prompt(chain()).json()["prompt_id"]
-        assert server.wait_job(job)["status"] == "succeeded"
-    finally:
-        server.stop()
 
-
-def test_history_is_bounded(tmp_path: Path) -> None:
-    server = Server(tmp_path / "base", "--history-size", "3").start()
-    try:
         ids = [server.post_prompt(chain(value=i)).json()["prompt_id"] for i in range(6)]
-        server.wait_job(ids[-1])
+        assert server.wait_job(ids[-1])["status"] == "succeeded"
         history = server.request("GET", "/history").json()
         assert list(history) == ids[-3:]
         assert server.request("GET", f"/api/jobs/{ids[0]}").status == 404

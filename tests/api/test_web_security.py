@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.api.server_harness import REPO, Server, chain
+from tests.api.server_harness import REPO, Server, chain, png_bytes, upload
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
 
@@ -135,8 +135,9 @@ def test_cors_wildcard_refused() -> None:
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # Also a small upload limit: each server start costs seconds, so one server checks several flags.
     instance = Server(tmp_path_factory.mktemp("guarded"), "--cors-origin", "http://localhost:5173",
-                      "--allowed-hosts", "loom.lan", token=TOKEN).start()
+                      "--allowed-hosts", "loom.lan", "--max-upload-size", "0.01", token=TOKEN).start()
     try:
         yield instance
     finally:
@@ -193,3 +194,11 @@ def test_configured_cors_origin_only(guarded: Server) -> None:
     assert preflight.status == 204
     other = guarded.request("GET", "/api/queue", headers={"Origin": "http://localhost:5174"})
     assert other.status == 403 and "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_upload_over_size_limit_is_413_and_leaves_nothing(guarded: Server) -> None:
+    reply = upload(guarded, "big.png", png_bytes((400, 400)) + os.urandom(20_000))
+    assert reply.status == 413
+    folder = guarded.base / "input"
+    assert [entry.name for entry in folder.iterdir()] == [] if folder.exists() else True
+    assert upload(guarded, "small.png", png_bytes()).status == 200
