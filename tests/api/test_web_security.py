@@ -135,9 +135,14 @@ def test_cors_wildcard_refused() -> None:
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    # Also a small upload limit: each server start costs seconds, so one server checks several flags.
-    instance = Server(tmp_path_factory.mktemp("guarded"), "--cors-origin", "http://localhost:5173",
-                      "--allowed-hosts", "loom.lan", "--max-upload-size", "0.01", token=TOKEN).start()
+    # Also a small upload limit and moved folders: each server start costs seconds, so one checks several flags.
+    root = tmp_path_factory.mktemp("guarded")
+    (root / "elsewhere" / "ckpts").mkdir(parents=True)
+    (root / "elsewhere" / "ckpts" / "extra.safetensors").write_bytes(b"x")
+    (root / "extra.yaml").write_text(f"mine:\n  base_path: {root / 'elsewhere'}\n  checkpoints: ckpts\n")
+    instance = Server(root / "base", "--cors-origin", "http://localhost:5173", "--allowed-hosts", "loom.lan",
+                      "--max-upload-size", "0.01", "--input-directory", str(root / "in"), "--user-directory",
+                      str(root / "usr"), "--extra-model-paths-config", str(root / "extra.yaml"), token=TOKEN).start()
     try:
         yield instance
     finally:
@@ -199,6 +204,13 @@ def test_configured_cors_origin_only(guarded: Server) -> None:
 def test_upload_over_size_limit_is_413_and_leaves_nothing(guarded: Server) -> None:
     reply = upload(guarded, "big.png", png_bytes((400, 400)) + os.urandom(20_000))
     assert reply.status == 413
-    folder = guarded.base / "input"
-    assert [entry.name for entry in folder.iterdir()] == [] if folder.exists() else True
+    folder = guarded.base.parent / "in"  # --input-directory
+    assert [entry.name for entry in folder.iterdir()] == []
     assert upload(guarded, "small.png", png_bytes()).status == 200
+    assert [entry.name for entry in folder.iterdir()] == ["small.png"]
+
+
+def test_folder_flags_are_honoured(guarded: Server) -> None:
+    assert (guarded.base.parent / "usr" / "latent_loom" / "jobs.sqlite3").is_file()  # --user-directory
+    assert not (guarded.base / "user").exists()
+    assert "extra.safetensors" in guarded.request("GET", "/models/checkpoints").json()  # extra_model_paths
