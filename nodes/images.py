@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
 import string
 from collections.abc import Mapping
@@ -11,6 +12,9 @@ from typing import Annotated, Any, Literal
 import torch
 
 import folders
+from graph.comfy_export import to_comfy_ui
+from graph.formats import NATIVE_FORMAT, load_workflow
+from graph.registry import REGISTRY
 from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import MAX_RESOLUTION, Choices, Hidden, ImageUpload, Range, Text
@@ -18,6 +22,8 @@ from imaging.canny import canny_edges
 from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL, SAVE_COMPRESS_LEVEL, save_png
 from imaging.resize import CropMethod, ImageUpscaleMethod, scale_images
 from imaging.tensors import check_image_tensor, load_image_frames, load_mask_channel, tensor_to_pil
+
+log = logging.getLogger(__name__)
 
 ImageTensor = Annotated[torch.Tensor, Socket("IMAGE")]
 MaskTensor = Annotated[torch.Tensor, Socket("MASK")]
@@ -76,6 +82,27 @@ def load_image_mask(image: InputImage, channel: Literal["alpha", "red", "green",
     return MaskResult(mask=load_mask_channel(folders.resolve_path("input", image), channel))
 
 
+def comfyui_pnginfo(extra_pnginfo: dict[str, Any] | None) -> dict[str, Any] | None:
+    """extra_pnginfo with a native-format `workflow` rewritten as a ComfyUI UI workflow.
+
+    ComfyUI's editor opens a dropped file from its `workflow` chunk and only falls back to `prompt` when there
+    is none, so a chunk in our own format would stop the file from opening there. Our editor reads both forms.
+    A workflow that cannot be converted is left out (the `prompt` chunk still carries the graph).
+    """
+    if not extra_pnginfo:
+        return extra_pnginfo
+    workflow = extra_pnginfo.get("workflow")
+    if not (isinstance(workflow, dict) and workflow.get("format") == NATIVE_FORMAT):
+        return extra_pnginfo
+    converted = dict(extra_pnginfo)
+    try:
+        converted["workflow"] = to_comfy_ui(load_workflow(workflow, REGISTRY), REGISTRY)
+    except Exception as error:  # metadata must never fail a save
+        log.warning("workflow left out of the saved file's metadata: %s", error)
+        del converted["workflow"]
+    return converted
+
+
 def write_images(
     images: torch.Tensor,
     filename_prefix: str,
@@ -90,6 +117,7 @@ def write_images(
     height, width = int(images.shape[1]), int(images.shape[2])
     target = folders.save_target(filename_prefix, width, height, kind=kind)
     counter = target.counter
+    metadata = comfyui_pnginfo(extra_pnginfo)
     results = []
     for index, image in enumerate(images):
         encoded = io.BytesIO()
@@ -97,7 +125,7 @@ def write_images(
             tensor_to_pil(image),
             encoded,
             prompt=prompt,
-            extra_pnginfo=extra_pnginfo,
+            extra_pnginfo=metadata,
             compress_level=compress_level,
         )
         name, used = target.write_new_file(encoded.getvalue(), "png", counter, batch_number=index)

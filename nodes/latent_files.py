@@ -12,6 +12,7 @@ from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
 from imaging.latent_io import latent_file_bytes, load_latent
+from nodes.images import comfyui_pnginfo
 
 LatentDict = dict[str, Any]
 
@@ -42,7 +43,7 @@ def save_latent_node(
         shown = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
         raise ValueError(f"SaveLatent: samples: expected a LATENT with 'samples' [B, C, h, w], received {shown}")
     target = folders.save_target(filename_prefix)
-    data = latent_file_bytes(tensor, prompt=prompt, extra_pnginfo=extra_pnginfo)
+    data = latent_file_bytes(tensor, prompt=prompt, extra_pnginfo=comfyui_pnginfo(extra_pnginfo))
     name, _ = target.write_new_file(data, "latent", target.counter)
     return NoOutputs(ui={"latents": [{"filename": name, "subfolder": target.subfolder, "type": "output"}]})
 

@@ -71,8 +71,9 @@ def test_run_native_workflow_prints_files_and_embeds_metadata(
     chunks = read_png_text(produced)
     prompt = json.loads(chunks["prompt"])
     assert prompt["3"]["class_type"] == "SaveImage" and prompt["2"]["inputs"]["image"] == ["1", 0]
-    saved = json.loads(chunks["workflow"])
-    assert saved["format"] == "latent-loom/workflow" and saved["nodes"]["1"]["ui"]["title"] == "Source"
+    saved = json.loads(chunks["workflow"])  # ComfyUI's UI format, which both editors open
+    assert saved["version"] == 0.4
+    assert [node["title"] for node in saved["nodes"] if node["id"] == 1] == ["Source"]
 
 
 def test_run_a_png_made_by_a_run_and_set_overrides(
@@ -155,7 +156,10 @@ def test_set_parses_by_widget_type(base_dir: Path, tmp_path: Path, capsys: pytes
     assert run(base_dir, path, "--set", "4.scale_by=nan") == 2
 
 
-@pytest.mark.parametrize("image", ["missing.png", "../../etc/passwd", "/etc/passwd"])
+ESCAPING_NAMES = ["../../etc/passwd", "/etc/passwd", "C:\\x", "a\\..\\b", "%2e%2e/photo.png", "photo.png\x00"]
+
+
+@pytest.mark.parametrize("image", ["missing.png", *ESCAPING_NAMES])
 def test_validation_errors_exit_2_and_run_nothing(
     base_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], image: str
 ) -> None:

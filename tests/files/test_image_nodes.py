@@ -113,6 +113,13 @@ def test_load_image_undecodable_file_names_it(base: Folders) -> None:
         load_image("fake.png")
 
 
+def test_load_image_refuses_decompression_bombs(base: Folders, monkeypatch: pytest.MonkeyPatch) -> None:
+    Image.new("RGB", (64, 64)).save(base.input_directory / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64×64 is over twice the limit: Pillow refuses
+    with pytest.raises(ValueError, match=r"cannot decode image bomb\.png.*decompression bomb"):
+        load_image("bomb.png")
+
+
 def test_load_image_options_and_fingerprint(base: Folders) -> None:
     path, _ = rgba_file(base, "sub/a.png")
     (base.input_directory / "notes.txt").write_text("x")
@@ -169,6 +176,44 @@ def test_save_image_names_ui_and_metadata(base: Folders) -> None:
     again = save_image(gradient(1), "ComfyUI")
     assert again.ui is not None and again.ui["images"][0]["filename"] == "ComfyUI_00003_.png"
     assert read_png_text(base.output_directory / "ComfyUI_00003_.png") == {}
+
+
+NATIVE = {
+    "format": "latent-loom/workflow",
+    "version": 1,
+    "nodes": {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}, "ui": {"pos": [10, 20], "title": "Src"}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}, "ui": {"pos": [400, 20]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "p"},
+              "ui": {"pos": [800, 20]}},
+    },
+    "ui": {"groups": [{"title": "G", "bounding": [0, 0, 500, 300]}]},
+}
+
+
+def test_native_workflow_is_written_as_a_comfyui_ui_workflow(base: Folders) -> None:
+    """ComfyUI's editor opens only its own UI format from the `workflow` chunk; ours converts on save."""
+    from graph.formats import load_workflow, to_api_prompt
+
+    out = save_image(gradient(1), "meta", prompt=PROMPT, extra_pnginfo={"workflow": NATIVE, "other": 1})
+    assert out.ui is not None
+    chunks = read_png_text(base.output_directory / out.ui["images"][0]["filename"])
+    assert list(chunks) == ["prompt", "workflow", "other"]
+    ui = json.loads(chunks["workflow"])
+    assert ui["version"] == 0.4 and isinstance(ui["nodes"], list) and len(ui["links"]) == 2
+    by_id = {node["id"]: node for node in ui["nodes"]}
+    assert by_id[1]["type"] == "LoadImage" and by_id[1]["pos"] == [10, 20] and by_id[1]["title"] == "Src"
+    assert by_id[1]["widgets_values"] == ["a.png", "image"]  # the upload slot, as ComfyUI writes it
+    assert ui["groups"][0]["title"] == "G"
+    reloaded = load_workflow(ui, REGISTRY)
+    assert to_api_prompt(reloaded) == to_api_prompt(load_workflow(NATIVE, REGISTRY))
+
+
+def test_unconvertible_native_workflow_is_left_out_not_fatal(base: Folders) -> None:
+    broken = {**NATIVE, "version": 99}  # a native workflow the loader refuses
+    out = save_image(gradient(1), "meta", prompt=PROMPT, extra_pnginfo={"workflow": broken})
+    assert out.ui is not None
+    assert list(read_png_text(base.output_directory / out.ui["images"][0]["filename"])) == ["prompt"]
 
 
 def test_save_image_pixels_round_trip_through_load_image(base: Folders) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 import cli
 import folders
 import nodes
-from graph.formats import load_workflow
+from graph.formats import load_workflow, to_api_prompt
 from graph.registry import REGISTRY
 from imaging.png_metadata import read_png_text
 
@@ -178,6 +178,10 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+def without_meta(prompt: dict[str, Any]) -> dict[str, Any]:
+    return {node_id: {k: v for k, v in node.items() if k != "_meta"} for node_id, node in prompt.items()}
+
+
 def missing_node_types(name: str) -> list[str]:
     nodes.load_catalog(None)
     wanted = {node["class_type"] for node in read(name)["nodes"].values()}
@@ -208,4 +212,10 @@ def test_workflow_runs_headless_on_tiny_models(
     for path in saved:
         with Image.open(path) as image:
             assert image.size == EXPECTED_SIZE.get(name, (64, 64))
-        assert json.loads(read_png_text(path)["prompt"])["9"]["class_type"] == "SaveImage"
+        chunks = read_png_text(path)
+        prompt = json.loads(chunks["prompt"])
+        assert prompt["9"]["class_type"] == "SaveImage"
+        # The workflow chunk is ComfyUI's UI format and means exactly what ran (titles equal to the
+        # display name are not stored, as in ComfyUI, so `_meta` is left out of the comparison).
+        reopened = to_api_prompt(load_workflow(json.loads(chunks["workflow"]), REGISTRY))
+        assert without_meta(reopened) == without_meta(prompt)
