@@ -119,7 +119,7 @@ class Guards:
                 return _forbidden("requests with 'Origin: null' are refused")
             if not self._same_origin(origin, request):
                 return _forbidden(f"cross-origin request from {origin} refused")
-        if fetch_site == "cross-site" and not allowed_cross_origin:
+        if fetch_site == "cross-site" and not allowed_cross_origin and not _is_navigation(request):
             return _forbidden("cross-site request refused")
         if request.method not in ("GET", "HEAD", "OPTIONS") and (origin is not None or fetch_site):
             # A browser request: a JSON endpoint takes only JSON, so no "simple" cross-site form can reach it.
@@ -153,6 +153,11 @@ class Guards:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return None
+
+
+def _is_navigation(request: web.Request) -> bool:
+    """A user following a link to a page (like a SameSite=Lax cookie allows): GET only, never readable cross-site."""
+    return request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
 
 
 def _is_ip_literal(name: str) -> bool:

@@ -169,6 +169,7 @@ def test_view_dangerous_types_are_attachments(server: Server, name: str) -> None
 
 def test_view_bad_type_is_400(server: Server) -> None:
     assert server.request("GET", "/view?filename=x.png&type=bogus").status == 400
+    assert server.request("GET", "/view?filename=latent_loom/jobs.sqlite3&type=user").status == 400
     assert server.request("GET", "/view?type=output").status == 400
 
 

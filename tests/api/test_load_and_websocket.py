@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import socket
+import threading
 import time
 
 import aiohttp
@@ -51,13 +52,31 @@ def _raw_websocket(server: Server, client_id: str) -> socket.socket:
     return sock
 
 
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except OSError:
+        pass
+
+
 def _job_seconds(job: dict[str, float]) -> float:
     return job["finished"] - job["started"]
 
 
 def test_client_that_never_reads_does_not_slow_the_job(server: Server) -> None:
     workload = chain(steps=400, preview=256)
-    alone = server.wait_job(server.post_prompt(workload, client_id=new_id()).json()["prompt_id"])
+    # Baseline: the same job watched by a client that reads everything as fast as it comes.
+    reader_id = new_id()
+    reader = _raw_websocket(server, reader_id)
+    draining = threading.Thread(target=_drain, args=(reader,), daemon=True)
+    draining.start()
+    try:
+        alone = server.wait_job(server.post_prompt(workload, client_id=reader_id).json()["prompt_id"])
+    finally:
+        reader.shutdown(socket.SHUT_RDWR)
+        reader.close()
+        draining.join(5)
     slow_id = new_id()
     sock = _raw_websocket(server, slow_id)
     try:

@@ -51,6 +51,14 @@ def test_sec_fetch_site_cross_site_any_case_is_403(server: Server, value: str) -
     assert server.request("GET", "/api/queue", headers={"Sec-Fetch-Site": value}).status == 403
 
 
+def test_cross_site_link_to_the_editor_still_opens(server: Server) -> None:
+    navigation = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert server.request("GET", "/", headers=navigation).status == 200
+    assert server.request("GET", "/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}).status \
+        == 403
+    assert server.request("POST", "/api/interrupt", {}, headers=navigation).status == 403
+
+
 @pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8188", "127.0.0.1.nip.io", ""])
 def test_dns_rebinding_host_is_403(server: Server, host: str) -> None:
     assert server.request("GET", "/api/queue", headers={"Host": host}).status == 403
