@@ -327,3 +327,30 @@ def test_cli_subcommands_dispatch_to_cli(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 2, result.stderr
     assert "missing.json" in result.stderr
+
+
+def test_ui_workflow_submitted_to_prompt_is_converted(server: Server) -> None:
+    """A ComfyUI UI (LiteGraph) workflow posted as the prompt runs like its API form."""
+    ui = {
+        "last_node_id": 3, "last_link_id": 2, "version": 0.4, "groups": [], "config": {}, "extra": {},
+        "nodes": [
+            {"id": 1, "type": "StubNumber", "pos": [0, 0], "size": [200, 60], "mode": 0, "order": 0,
+             "inputs": [], "outputs": [{"name": "VALUE", "type": "INT", "links": [1], "slot_index": 0}],
+             "widgets_values": [77]},
+            {"id": 2, "type": "StubSteps", "pos": [250, 0], "size": [200, 100], "mode": 0, "order": 1,
+             "inputs": [{"name": "value", "type": "INT", "link": 1}],
+             "outputs": [{"name": "VALUE", "type": "INT", "links": [2], "slot_index": 0}],
+             "widgets_values": [2, 0, 0]},
+            {"id": 3, "type": "StubSave", "pos": [500, 0], "size": [200, 60], "mode": 0, "order": 2,
+             "inputs": [{"name": "value", "type": "INT", "link": 2}], "outputs": [],
+             "widgets_values": ["from_ui"]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "INT"], [2, 2, 0, 3, 0, "INT"]],
+    }
+    reply = server.post_prompt(ui)
+    assert reply.status == 200, reply.body
+    job = server.wait_job(reply.json()["prompt_id"])
+    assert job["status"] == "succeeded"
+    assert job["outputs"]["3"]["images"][0]["filename"].startswith("from_ui_")
+    queued = server.request("GET", f"/history/{job['id']}").json()[job["id"]]["prompt"][2]
+    assert queued["2"]["inputs"] == {"value": ["1", 0], "steps": 2, "delay_ms": 0, "preview_size": 0}
