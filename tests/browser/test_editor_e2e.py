@@ -228,8 +228,8 @@ def drop_file(page: Any, data: bytes, name: str, mime: str) -> None:
              const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
              const dt = new DataTransfer();
              dt.items.add(new File([bytes], name, { type: mime }));
-             document.querySelector('.canvas').dispatchEvent(
-               new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+             const init = { dataTransfer: dt, bubbles: true, cancelable: true, clientX: 600, clientY: 400 };
+             document.querySelector('.canvas').dispatchEvent(new DragEvent('drop', init));
            }""",
         {"b64": base64.b64encode(data).decode(), "name": name, "mime": mime},
     )
@@ -603,3 +603,17 @@ def test_primitive_drives_widgets_and_a_link_dropped_on_a_widget_converts_it(pag
     page.mouse.up()
     assert [prim_id, "o:0", "3", "i:steps"] in graph(page)["edges"]
     assert api_prompt(page)["3"]["inputs"]["steps"] == 99
+
+
+def test_image_without_workflow_dropped_becomes_a_load_image_node(page: Any, server_url: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 10), (30, 200, 90)).save(buf, "PNG")
+    new_canvas(page)
+    drop_file(page, buf.getvalue(), "dropped_plain.png", "image/png")
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 1")
+    loader = graph(page)["nodes"][0]
+    assert loader["data"]["classType"] == "LoadImage"
+    assert "dropped_plain" in loader["data"]["values"]["image"]
+    preview = node(page, loader["id"]).locator("img.input-preview")
+    page.wait_for_function("(img) => img.complete && img.naturalWidth === 20", arg=preview.element_handle())
+    assert node(page, loader["id"]).locator(".widget-invalid").count() == 0, "the upload is among the choices"

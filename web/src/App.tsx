@@ -21,6 +21,7 @@ import {
   fetchObjectInfo,
   openSocket,
   queuePrompt,
+  uploadImage,
 } from './client';
 import { defaultPrompt } from './defaults';
 import { FrameNodeView, PrimitiveNodeView, RerouteNodeView } from './components/SmallNodes';
@@ -118,14 +119,30 @@ function Editor() {
   );
 
   const openFile = useCallback(
-    async (file: File) => {
+    async (file: File, droppedAt?: { x: number; y: number }) => {
       try {
         const buf = await file.arrayBuffer();
         const head = new Uint8Array(buf.slice(0, 4));
+        const isPng = head[0] === 0x89 && head[1] === 0x50;
         const catalog = useGraph.getState().catalog;
-        const opened =
-          head[0] === 0x89 && head[1] === 0x50 ? openPng(buf, catalog) : openWorkflowText(new TextDecoder().decode(buf), catalog);
-        await applyOpened(opened, file.name);
+        let opened: Opened | null = null;
+        if (isPng) {
+          try {
+            opened = openPng(buf, catalog);
+          } catch (e) {
+            if (!droppedAt) throw e;
+          }
+        } else if (!file.type.startsWith('image/')) {
+          opened = openWorkflowText(new TextDecoder().decode(buf), catalog);
+        }
+        if (opened) return await applyOpened(opened, file.name);
+        // An image without a workflow, dropped on the canvas: upload it into a Load Image node there.
+        if (!droppedAt || !catalog.LoadImage) throw new Error('this image carries no workflow');
+        const ref = await uploadImage(file);
+        const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+        await store.refreshNodeType('LoadImage');
+        store.addNode('LoadImage', droppedAt, undefined, { image: name });
+        toast('info', `Uploaded ${name}`);
       } catch (e) {
         toast('error', `${file.name}: ${(e as Error).message}`);
       }
@@ -384,7 +401,7 @@ function Editor() {
         onDrop={(e) => {
           e.preventDefault();
           const f = e.dataTransfer.files?.[0];
-          if (f) void openFile(f);
+          if (f) void openFile(f, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
         }}
       >
         {catalogReady ? (

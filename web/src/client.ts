@@ -31,6 +31,11 @@ export async function fetchObjectInfo(): Promise<Record<string, unknown>> {
   return json(await fetch('/object_info'), 'loading the node list');
 }
 
+/** GET /object_info/{type}: one node's schema, e.g. after an upload adds a file to its choices. */
+export async function fetchNodeInfo(type: string): Promise<Record<string, unknown>> {
+  return json(await fetch(`/object_info/${encodeURIComponent(type)}`), `loading the ${type} schema`);
+}
+
 /** POST /prompt; a 400 with node_errors is a normal, displayable outcome. */
 export async function queuePrompt(prompt: ApiPrompt, clientId: string, workflow: NativeWorkflow): Promise<QueueResult> {
   const res = await fetch('/prompt', {

@@ -35,7 +35,8 @@ import {
 } from './graph';
 import { dropEstimates, withEstimates } from './estimate';
 import { UndoStack } from './history';
-import { type Catalog, defaultValues } from './schema';
+import { fetchNodeInfo } from './client';
+import { type Catalog, defaultValues, parseObjectInfo } from './schema';
 import { nextSeed } from './seed';
 import { linkProblem, typeColor } from './sockets';
 
@@ -135,6 +136,16 @@ export function redo(): boolean {
 
 export function setCatalog(catalog: Catalog): void {
   useGraph.setState({ catalog });
+}
+
+/** Reload one node type's schema (its file choices change when files are uploaded). */
+export async function refreshNodeType(type: string): Promise<void> {
+  try {
+    const fresh = parseObjectInfo(await fetchNodeInfo(type));
+    if (fresh[type]) useGraph.setState((s) => ({ catalog: { ...s.catalog, [type]: fresh[type] } }));
+  } catch {
+    /* the old choices stay; the server still validates */
+  }
 }
 
 export function onNodesChange(changes: NodeChange<AnyNode>[]): void {
@@ -248,7 +259,12 @@ export function setTitle(id: string, title: string): void {
 }
 
 /** Create a node of a type at a flow position; optionally link it to the handle a link was dragged from. */
-export function addNode(classType: string, position: { x: number; y: number }, from?: PaletteRequest['from']): string | null {
+export function addNode(
+  classType: string,
+  position: { x: number; y: number },
+  from?: PaletteRequest['from'],
+  values: Record<string, unknown> = {},
+): string | null {
   const s = get();
   const spec = s.catalog[classType];
   if (!spec) return null;
@@ -261,7 +277,7 @@ export function addNode(classType: string, position: { x: number; y: number }, f
     type: 'loom',
     position,
     selected: false,
-    data: { classType, values: defaultValues(spec), controls },
+    data: { classType, values: { ...defaultValues(spec), ...values }, controls },
   };
   let edges = s.edges;
   if (from) {

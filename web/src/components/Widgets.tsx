@@ -5,7 +5,7 @@ import type { SeedControl } from '../graph';
 import { toast } from '../runtime';
 import type { InputSpec } from '../schema';
 import { widgetProblem } from '../schema';
-import { setSeedControl, setWidgetValue } from '../store';
+import { refreshNodeType, setSeedControl, setWidgetValue, useGraph } from '../store';
 
 const CONTROLS: SeedControl[] = ['fixed', 'increment', 'decrement', 'randomize'];
 
@@ -85,6 +85,9 @@ function ComboWidget({ nodeId, input, value }: Props) {
       const ref = await uploadImage(file);
       const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
       setExtra((x) => [...x, name]);
+      const node = useGraph.getState().nodes.find((n) => n.id === nodeId);
+      const classType = (node?.data as { classType?: string } | undefined)?.classType;
+      if (classType) await refreshNodeType(classType);
       setWidgetValue(nodeId, input.name, name);
     } catch (e) {
       toast('error', (e as Error).message);
