@@ -108,6 +108,29 @@ def test_run_comfyui_api_prompt_with_output_directory(
         assert image.size == (16, 12)
 
 
+def test_run_comfyui_ui_workflow(base_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A workflow saved by ComfyUI's editor (LiteGraph 0.4, positional widgets_values)."""
+    ui = {
+        "last_node_id": 3, "last_link_id": 2, "version": 0.4, "groups": [], "config": {}, "extra": {},
+        "nodes": [
+            {"id": 1, "type": "LoadImage", "pos": [0, 0], "size": [315, 314], "flags": {}, "order": 0, "mode": 0,
+             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0},
+                                       {"name": "MASK", "type": "MASK", "links": None}],
+             "properties": {"Node name for S&R": "LoadImage"}, "widgets_values": ["photo.png", "image"]},
+            {"id": 2, "type": "ImageInvert", "pos": [400, 0], "size": [210, 26], "flags": {}, "order": 1,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2], "slot_index": 0}],
+             "properties": {}},
+            {"id": 3, "type": "SaveImage", "pos": [700, 0], "size": [315, 270], "flags": {}, "order": 2, "mode": 0,
+             "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "outputs": [], "properties": {},
+             "widgets_values": ["from_ui"]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+    }
+    assert run(base_dir, write_json(tmp_path / "ui.json", ui), "--set", "3.filename_prefix=from_ui_set") == 0
+    assert Path(capsys.readouterr().out.strip()).name == "from_ui_set_00001_.png"
+
+
 def test_run_comfyui_png_reads_its_prompt(base_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A PNG as ComfyUI writes it (prompt + UI workflow chunks) runs headless."""
     from PIL import PngImagePlugin
