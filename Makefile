@@ -49,3 +49,8 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist
+
+# A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
+.PHONY: demo-model
+demo-model: venv
+	$(PY) server.py demo-model
