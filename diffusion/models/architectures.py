@@ -40,7 +40,7 @@ def family_config(family: Family) -> dict[str, Any]:
     return config
 
 
-def _count(state: StateDict, pattern: str) -> int:
+def count_indices(state: StateDict, pattern: str) -> int:
     """How many distinct integers fill ``{n}`` in keys matching ``pattern`` (a regex with one group)."""
     rx = re.compile(pattern)
     return len({m[1] for key in state if (m := rx.match(key))})
@@ -60,14 +60,14 @@ def _encoder_layout(state: StateDict, p: str) -> tuple[list[int], list[int], int
             levels.append([])
         elif f"{p}input_blocks.{index}.0.in_layers.0.weight" in state:
             channels = state[f"{p}input_blocks.{index}.0.out_layers.3.weight"].shape[0]
-            depth = _count(state, rf"{re.escape(p)}input_blocks\.{index}\.1\.transformer_blocks\.(\d+)\.")
+            depth = count_indices(state, rf"{re.escape(p)}input_blocks\.{index}\.1\.transformer_blocks\.(\d+)\.")
             levels[-1].append((int(channels), depth))
         else:
             break
         index += 1
     if not levels[0]:
         raise UnknownModelLayout(f"no UNet input blocks under {p!r}")
-    mid_depth = _count(state, rf"{re.escape(p)}middle_block\.1\.transformer_blocks\.(\d+)\.")
+    mid_depth = count_indices(state, rf"{re.escape(p)}middle_block\.1\.transformer_blocks\.(\d+)\.")
     return [lv[0][0] for lv in levels], [lv[0][1] for lv in levels], len(levels[0]), mid_depth
 
 
@@ -160,12 +160,12 @@ def derive_vae_config(family: Family, state: StateDict, prefix: str) -> dict[str
     """Diffusers AutoencoderKL config for the LDM VAE under ``prefix``."""
     config: dict[str, Any] = dict(family_config(family)["vae"])
     p = prefix
-    levels = _count(state, rf"{re.escape(p)}encoder\.down\.(\d+)\.")
+    levels = count_indices(state, rf"{re.escape(p)}encoder\.down\.(\d+)\.")
     if levels == 0:
         raise UnknownModelLayout(f"no VAE encoder blocks under {prefix!r}")
     config.update(
         block_out_channels=[int(state[f"{p}encoder.down.{i}.block.0.conv1.weight"].shape[0]) for i in range(levels)],
-        layers_per_block=_count(state, rf"{re.escape(p)}encoder\.down\.0\.block\.(\d+)\."),
+        layers_per_block=count_indices(state, rf"{re.escape(p)}encoder\.down\.0\.block\.(\d+)\."),
         latent_channels=int(state[f"{p}post_quant_conv.weight"].shape[0]),
         in_channels=int(state[f"{p}encoder.conv_in.weight"].shape[1]),
         out_channels=int(state[f"{p}decoder.conv_out.weight"].shape[0]),
@@ -182,14 +182,14 @@ def derive_text_config(encoder: Mapping[str, Any], state: StateDict, prefix: str
         p = p + "text_model."
         token = state[f"{p}embeddings.token_embedding.weight"]
         positions = state[f"{p}embeddings.position_embedding.weight"]
-        layers = _count(state, rf"{re.escape(p)}encoder\.layers\.(\d+)\.")
+        layers = count_indices(state, rf"{re.escape(p)}encoder\.layers\.(\d+)\.")
         inner = state[f"{p}encoder.layers.0.mlp.fc1.weight"]
         projection = state.get(prefix + "text_projection.weight")
         projection_dim = int(projection.shape[0]) if projection is not None else int(token.shape[1])
     else:
         token = state[f"{p}token_embedding.weight"]
         positions = state[f"{p}positional_embedding"]
-        layers = _count(state, rf"{re.escape(p)}transformer\.resblocks\.(\d+)\.")
+        layers = count_indices(state, rf"{re.escape(p)}transformer\.resblocks\.(\d+)\.")
         inner = state[f"{p}transformer.resblocks.0.mlp.c_fc.weight"]
         projection = state.get(f"{p}text_projection")
         projection_dim = int(projection.shape[1]) if projection is not None else int(token.shape[1])

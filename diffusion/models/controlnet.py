@@ -41,8 +41,8 @@ def _layout(state: Mapping[str, torch.Tensor]) -> str:
 
 def _diffusers_to_ldm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a diffusers-layout ControlNet to the LDM names (tensors are shared, not copied)."""
-    per_level = arch._count(state, r"down_blocks\.0\.resnets\.(\d+)\.")
-    hint_blocks = arch._count(state, r"controlnet_cond_embedding\.blocks\.(\d+)\.")
+    per_level = arch.count_indices(state, r"down_blocks\.0\.resnets\.(\d+)\.")
+    hint_blocks = arch.count_indices(state, r"controlnet_cond_embedding\.blocks\.(\d+)\.")
     config = {"layers_per_block": per_level, "conditioning_embedding_out_channels": [0] * (hint_blocks // 2 + 1)}
     return to_ldm("controlnet", state, config, LDM_PREFIX)
 

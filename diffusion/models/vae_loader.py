@@ -22,7 +22,7 @@ def _as_ldm(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.T
     if any(k.startswith("first_stage_model.encoder.") for k in state):
         return {k.removeprefix("first_stage_model."): v for k, v in state.items() if k.startswith("first_stage_model.")}
     if any(k.startswith("encoder.down_blocks.") for k in state):
-        levels = arch._count(state, r"encoder\.down_blocks\.(\d+)\.")
+        levels = arch.count_indices(state, r"encoder\.down_blocks\.(\d+)\.")
         return to_ldm("vae", state, {"block_out_channels": [0] * levels}, "")
     if any(k.startswith("encoder.down.") for k in state):
         return dict(state)

@@ -89,13 +89,13 @@ def run_encoder(encoder: TextEncoder, chunks: Sequence[Chunk], layer: int | None
         hidden = block(hidden, mask, is_causal=True)
         states.append(hidden)
     wanted = encoder.default_layer if layer is None else layer
-    count = len(tower.encoder.layers)
-    if abs(wanted) > count or wanted == 0:
-        wanted = -1  # ComfyUI falls back to the last layer for out-of-range values
-    selected = states[wanted]
     last = tower.final_layer_norm(states[-1])
-    if encoder.layer_norm_hidden_state:
-        selected = last if wanted == -1 else tower.final_layer_norm(selected)
+    if abs(wanted) > len(tower.encoder.layers) or wanted == 0:
+        selected = last  # ComfyUI reads the final (normalised) output for out-of-range layers
+    elif encoder.layer_norm_hidden_state:
+        selected = last if wanted == -1 else tower.final_layer_norm(states[wanted])
+    else:
+        selected = states[wanted]
     pooled = last[torch.arange(last.shape[0]), torch.tensor(_end_positions(chunks))]
     if encoder.with_projection:
         projection: Any = encoder.module.get_submodule("text_projection")

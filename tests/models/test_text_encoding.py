@@ -169,3 +169,15 @@ def test_textual_inversion_embedding(sd1, tmp_path):
     assert not torch.equal(encoded, clip.encode("a cat").cross_attn)
     # a missing embedding is skipped with a warning, as ComfyUI does
     assert torch.equal(clip_e.encode("a embedding:missing cat").cross_attn, clip.encode("a cat").cross_attn)
+
+
+def test_clip_skip_on_sdxl_reads_unnormalised_layers(sdxl, tiny_sdxl):
+    _, clip, _ = sdxl
+    tower = tiny_sdxl.text_encoders[0]
+    ids = clip_tokenizer()("a cat", padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = tower(ids, output_hidden_states=True)
+    l_half = clip.with_layer(-1).encode("a cat").cross_attn[..., :32]
+    assert torch.equal(l_half, out.hidden_states[-1])  # SDXL: no final layer norm on the chosen layer
+    out_of_range = clip.with_layer(-24).encode("a cat").cross_attn[..., :32]
+    assert torch.equal(out_of_range, out.last_hidden_state)  # beyond the depth: the final output
