@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import torch
 
 import folders
+from graph.cache import file_fingerprint
 from graph.comfy_export import to_comfy_ui
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
@@ -40,8 +41,8 @@ InputImage = Annotated[str, Choices(input_images, source="input images"), ImageU
 
 
 def _input_file_hash(values: Mapping[str, Any]) -> str:
-    """The content hash of the chosen input image: a replaced file reruns the node."""
-    return folders.content_hash(folders.resolve_path("input", str(values["image"])))
+    """The sha256 of the chosen input image (memoised by size and mtime): a replaced file reruns the node."""
+    return file_fingerprint(folders.resolve_path("input", str(values["image"])), content_hash=True)
 
 
 class LoadedImage(Outputs):

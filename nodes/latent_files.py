@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import torch
 
 import folders
+from graph.cache import file_fingerprint
 from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
@@ -23,7 +24,7 @@ def input_latents() -> list[str]:
 
 
 def _latent_file_hash(values: Mapping[str, Any]) -> str:
-    return folders.content_hash(folders.resolve_path("input", str(values["latent"])))
+    return file_fingerprint(folders.resolve_path("input", str(values["latent"])), content_hash=True)
 
 
 class Latent(Outputs):
