@@ -125,6 +125,14 @@ def test_extra_model_paths_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert layout.extra_configs == (base / "extra_model_paths.yaml",)
 
 
+def test_extra_model_paths_custom_nodes(tmp_path: Path) -> None:
+    config = tmp_path / "extra.yaml"
+    config.write_text("a:\n  custom_nodes: plugins\nb:\n  is_default: true\n  custom_nodes: first\n")
+    layout = Folders.at(tmp_path / "base", extra_model_paths_configs=[config])
+    assert layout.custom_nodes_directories == (tmp_path / "first", tmp_path / "base/custom_nodes", tmp_path / "plugins")
+    assert "custom_nodes" not in layout.model_folders
+
+
 def test_extra_model_paths_without_base_path_is_relative_to_the_yaml(tmp_path: Path) -> None:
     config = tmp_path / "conf" / "extra.yaml"
     config.parent.mkdir()
