@@ -140,3 +140,16 @@ def test_sd2_uses_the_normalised_penultimate_layer(tiny_sd2_v, tiny_sd2_v_checkp
     with torch.no_grad():
         expected = tower.final_layer_norm(tower(ids, output_hidden_states=True).hidden_states[-2])
     assert torch.equal(clip.encode("a photo of a cat").cross_attn, expected)
+
+
+def test_diffusers_reads_our_open_clip_layout(tiny_sdxl):
+    """Cross-check our OpenCLIP (SDXL CLIP-G) mapping against diffusers' own converter."""
+    from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint
+
+    source = tiny_sdxl.text_encoders[1]
+    fresh = type(source)(source.config)
+    converted = convert_open_clip_checkpoint(fresh, dict(tiny_sdxl.ldm_state), "conditioner.embedders.1.model.")
+    state = converted.state_dict() if isinstance(converted, torch.nn.Module) else converted
+    reference = source.state_dict()
+    for key, value in reference.items():
+        assert torch.equal(state[key], value), key
