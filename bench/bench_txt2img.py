@@ -64,7 +64,7 @@ def main() -> int:
         vae.decode(out["samples"])
 
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="linspace")
+                                       timestep_spacing="linspace", steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae_module, text_encoder=text_encoder, tokenizer=clip_tokenizer(),
                                    unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
