@@ -534,6 +534,10 @@ def _expand(text: str) -> str:
 # ---------------------------------------------------------------- name checks (the security gate)
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Names Windows maps to devices whatever the extension ("nul.png" is the NUL device).
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+)
 #: Percent-encoded dot, slash, backslash, NUL or percent (double encoding): meant to sneak past a check.
 _ENCODED = re.compile(r"%(25|2e|2f|5c|00)", flags=re.IGNORECASE)
 
@@ -559,7 +563,8 @@ def _checked_relative(kind: str, name: str, subfolder: str) -> Path:
     return Path(*parts)
 
 
-def _name_problem(text: str) -> str | None:
+def _name_problem(text: str, windows: bool = os.name == "nt") -> str | None:
+    """Why `text` is not a safe relative name, or None. `windows` adds that OS's own traps."""
     if "\x00" in text:
         return "it contains a NUL byte"
     if any(ord(char) < 32 or ord(char) == 127 for char in text):
@@ -578,6 +583,10 @@ def _name_problem(text: str) -> str | None:
             return "'..' would leave the folder"
         if part in ("", "."):
             return "it has an empty or '.' path component"
+        if windows and ":" in part:
+            return "':' names an alternate data stream or a drive on Windows"
+        if windows and (part.split(".")[0].upper() in _WINDOWS_DEVICES or part.endswith((" ", "."))):
+            return f"{part!r} is a device name or ends in a space or dot, which Windows does not keep"
     return None
 
 

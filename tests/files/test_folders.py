@@ -196,6 +196,12 @@ def test_every_escape_is_refused(base: Folders, name: str, kind: str) -> None:
         folders.resolve_path(kind, name, must_exist=False)
 
 
+@pytest.mark.parametrize("name", ["ab:c.png", "x/file.png:stream", "NUL.png", "sub/com1", "trailing.", "space "])
+def test_windows_only_traps(name: str) -> None:
+    assert folders._name_problem(name, windows=True) is not None
+    assert folders._name_problem(name, windows=False) is None  # legal names on POSIX
+
+
 @pytest.mark.parametrize("subfolder", ["..", "../..", "/tmp", "a/../..", "C:\\", "a\\..\\..", "%2e%2e", "a\x00"])
 def test_escaping_subfolders_are_refused(base: Folders, subfolder: str) -> None:
     touch(base.output_directory / "x.png")
