@@ -72,11 +72,14 @@ async def submit(state: ServerState, body: dict[str, Any]) -> Job:
     if not isinstance(extra_data, dict):
         raise _bad("invalid_body", f"'extra_data' must be an object, got {json_type_name(extra_data)}")
     extra_data = {**extra_data, "client_id": client_id} if client_id else dict(extra_data)
-    api_prompt = await asyncio.to_thread(state.engine.prepare, body["prompt"], targets)
+
+    def validate_and_queue() -> Job:
+        # One trip to a worker thread for both steps: under load, every hop waits for a free pool thread.
+        api_prompt = state.engine.prepare(body["prompt"], targets)
+        return state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+
     try:
-        job = await asyncio.to_thread(
-            state.store.add, prompt_id, number, front, api_prompt, extra_data, targets or [], client_id
-        )
+        job = await asyncio.to_thread(validate_and_queue)
     except DuplicateJobId:
         raise BadRequest(409, "duplicate_prompt_id", f"prompt_id {prompt_id!r} is already in use") from None
     state.queue_changed()
