@@ -617,3 +617,24 @@ def test_image_without_workflow_dropped_becomes_a_load_image_node(page: Any, ser
     preview = node(page, loader["id"]).locator("img.input-preview")
     page.wait_for_function("(img) => img.complete && img.naturalWidth === 20", arg=preview.element_handle())
     assert node(page, loader["id"]).locator(".widget-invalid").count() == 0, "the upload is among the choices"
+
+
+def test_node_width_resize_is_saved(page: Any, server_url: str) -> None:
+    open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    page.evaluate("() => window.__loom.setViewport({ x: 0, y: 100, zoom: 0.8 })")
+    page.wait_for_timeout(200)
+    node(page, "3").locator("header").click()
+    grip = node(page, "3").locator(".width-grip")
+    box = grip.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.7  # below the output sockets
+    before = node(page, "3").bounding_box()
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 96, y, steps=6)
+    page.mouse.up()
+    after = node(page, "3").bounding_box()
+    assert before is not None and after is not None
+    assert after["width"] - before["width"] == pytest.approx(96, abs=4)
+    size = page.evaluate("() => window.__loom.native().nodes['3'].ui.size")
+    assert size[0] == pytest.approx(after["width"] / 0.8, abs=5)

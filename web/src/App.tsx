@@ -152,19 +152,22 @@ function Editor() {
 
   const queue = useCallback(async () => {
     const { catalog } = useGraph.getState();
-    store.applySeedControls();
-    const prompt = store.exportApi();
-    if (!Object.values(prompt).some((n) => catalog[n.class_type]?.outputNode)) {
-      toast('warn', 'Nothing to run: add an output node such as Save Image or Preview Image.');
-      return;
-    }
-    try {
-      const res = await queuePrompt(prompt, cid.current, store.exportNative(rf.getViewport()));
-      useRuntime.setState({ problems: problemsFromNodeErrors(res.nodeErrors) });
-      if (res.ok) toast('info', `Queued #${res.number}`);
-      else toast('error', `Not queued: ${res.message}`);
-    } catch (e) {
-      toast('error', `Could not reach the server: ${(e as Error).message}`);
+    const count = Math.max(1, Math.min(100, useRuntime.getState().batchCount || 1));
+    for (let i = 0; i < count; i++) {
+      store.applySeedControls();
+      const prompt = store.exportApi();
+      if (!Object.values(prompt).some((n) => catalog[n.class_type]?.outputNode)) {
+        toast('warn', 'Nothing to run: add an output node such as Save Image or Preview Image.');
+        return;
+      }
+      try {
+        const res = await queuePrompt(prompt, cid.current, store.exportNative(rf.getViewport()));
+        useRuntime.setState({ problems: problemsFromNodeErrors(res.nodeErrors) });
+        if (!res.ok) return toast('error', `Not queued: ${res.message}`);
+        if (i === count - 1) toast('info', count > 1 ? `Queued ${count} runs` : `Queued #${res.number}`);
+      } catch (e) {
+        return toast('error', `Could not reach the server: ${(e as Error).message}`);
+      }
     }
   }, [rf]);
 

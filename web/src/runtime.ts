@@ -25,6 +25,8 @@ interface RuntimeState {
   problems: Record<string, NodeProblem>;
   cached: Record<string, true>;
   toasts: Toast[];
+  /** How many runs one press of Queue adds (seed controls apply before each). */
+  batchCount: number;
 }
 
 export const useRuntime = create<RuntimeState>(() => ({
@@ -38,6 +40,7 @@ export const useRuntime = create<RuntimeState>(() => ({
   problems: {},
   cached: {},
   toasts: [],
+  batchCount: 1,
 }));
 
 let toastId = 0;

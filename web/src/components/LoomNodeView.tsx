@@ -1,11 +1,11 @@
 // A schema-driven node: typed colour-coded sockets, widgets (each also accepts a link), images, progress, errors.
-import { Handle, type NodeProps, Position, useStore as useFlowStore } from '@xyflow/react';
+import { Handle, NodeResizeControl, type NodeProps, Position, ResizeControlVariant, useStore as useFlowStore } from '@xyflow/react';
 import { memo, useState } from 'react';
 import { viewUrl } from '../client';
 import { type LoomNode, inHandle, outHandle } from '../graph';
 import { useRuntime } from '../runtime';
 import { typeColor } from '../sockets';
-import { setTitle, useGraph } from '../store';
+import { checkpoint, setTitle, useGraph } from '../store';
 import { InputImagePreview, Widget } from './Widgets';
 
 /** Below this zoom, nodes drop widgets and images so large graphs stay fluid. */
@@ -55,7 +55,7 @@ function Title({ id, title }: { id: string; title: string }) {
   );
 }
 
-function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
+function LoomNodeViewInner({ id, data, selected, width }: NodeProps<LoomNode>) {
   const spec = useGraph((s) => s.catalog[data.classType]);
   const linked = useGraph((s) => s.linked[id] ?? '');
   const lowDetail = useFlowStore(lowDetailSelector);
@@ -101,8 +101,19 @@ function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
   const pct = progress && progress.max > 0 ? Math.round((100 * progress.value) / progress.max) : running ? 100 : 0;
   const images = outputs?.length ? outputs.map((o) => viewUrl(o)) : preview ? [preview] : [];
 
+  if (width) classes.push('sized');
   return (
     <div className={classes.join(' ')} data-testid="node" data-type={data.classType} title={spec.description || undefined}>
+      {selected && !lowDetail && (
+        <NodeResizeControl
+          variant={ResizeControlVariant.Line}
+          position="right"
+          resizeDirection="horizontal"
+          minWidth={230}
+          className="width-grip"
+          onResizeStart={() => checkpoint()}
+        />
+      )}
       {(running || progress) && (
         <div className="node-progress" data-testid="node-progress">
           <div style={{ width: `${pct}%` }} />

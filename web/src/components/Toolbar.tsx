@@ -43,6 +43,7 @@ export function Toolbar({ actions, historyOpen }: { actions: ToolbarActions; his
   const [showKeys, setShowKeys] = useState(false);
   const connected = useRuntime((s) => s.connected);
   const queueRemaining = useRuntime((s) => s.queueRemaining);
+  const batchCount = useRuntime((s) => s.batchCount);
   const toggleTemplates = async () => {
     if (templates) return setTemplates(null);
     try {
@@ -108,6 +109,16 @@ export function Toolbar({ actions, historyOpen }: { actions: ToolbarActions; his
       <button className="primary" onClick={actions.queue} data-testid="queue-button" title="Queue — Ctrl+Enter">
         Queue
       </button>
+      <input
+        className="batch-count"
+        type="number"
+        min={1}
+        max={100}
+        value={batchCount}
+        title="runs per Queue press"
+        aria-label="batch count"
+        onChange={(e) => useRuntime.setState({ batchCount: Math.max(1, Math.min(100, Number(e.target.value) || 1)) })}
+      />
       <button onClick={() => void interrupt()} title="Interrupt the running job">■</button>
       <button onClick={actions.toggleHistory} className={historyOpen ? 'active' : ''} data-testid="queue-toggle">
         History

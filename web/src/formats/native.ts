@@ -29,6 +29,8 @@ export interface NativeNodeUi {
   title?: string;
   mode?: NodeMode;
   color?: string;
+  /** Width (and height) the node was resized to; the height is informative, nodes size to content. */
+  size?: [number, number];
   /** Seed widgets' control-after-generate choice, by input name. */
   controls?: Record<string, SeedControl>;
   /** Inputs fed through a reroute or by a primitive: input name -> that reroute or primitive id. */
@@ -159,6 +161,7 @@ export function toNative(graph: EditorGraph, catalog: Catalog): NativeWorkflow {
       if (node.data.title) ui.title = node.data.title;
       if (node.data.mode) ui.mode = node.data.mode;
       if (node.data.color) ui.color = node.data.color;
+      if (node.width) ui.size = [round(node.width), round(node.measured?.height ?? node.height ?? 0)];
       if (node.data.controls && Object.keys(node.data.controls).length) ui.controls = { ...node.data.controls };
       if (Object.keys(via).length) ui.via = via;
       wf.nodes[node.id] = { class_type: node.data.classType, inputs, ui };
@@ -242,7 +245,11 @@ export function fromNative(wf: NativeWorkflow, catalog: Catalog): EditorGraph {
     if (n.ui?.title && n.ui.title !== spec?.displayName) data.title = n.ui.title;
     if (n.ui?.mode) data.mode = n.ui.mode;
     if (n.ui?.color) data.color = n.ui.color;
-    nodes.push({ id, type: 'loom', position: { x: pos[0], y: pos[1] }, data } as LoomNode);
+    const loom = { id, type: 'loom', position: { x: pos[0], y: pos[1] }, data } as LoomNode;
+    // Narrower than a node's minimum (ComfyUI sizes are often smaller) would clip it: keep the natural width.
+    const w = n.ui?.size?.[0];
+    if (typeof w === 'number' && w >= 230) loom.width = w;
+    nodes.push(loom);
   }
   for (const [id, r] of Object.entries(reroutes)) if (r.input && isLink(r.input)) edges.push(makeEdge(r.input[0], r.input[1], id, 'in'));
   const frames: FrameNode[] = (wf.ui?.groups ?? []).map((g, i) => ({
