@@ -91,6 +91,16 @@ describe('native workflow file', () => {
     expect(back.viewport).toEqual({ x: 5, y: 6, zoom: 0.8 });
   });
 
+  it('keeps a resized width, ignoring widths narrower than a node can be', () => {
+    const wf = apiToNative(txt2imgPrompt());
+    wf.nodes['3'].ui = { pos: [0, 0], size: [420, 300] };
+    wf.nodes['8'].ui = { pos: [0, 0], size: [140, 46] };
+    const graph = fromNative(wf, catalog);
+    expect(graph.nodes.find((n) => n.id === '3')?.width).toBe(420);
+    expect(graph.nodes.find((n) => n.id === '8')?.width).toBeUndefined();
+    expect(toNative(graph, catalog).nodes['3'].ui?.size?.[0]).toBe(420);
+  });
+
   it('fills missing widget values with defaults and refuses malformed files clearly', () => {
     const g = fromNative({ format: 'latent-loom/workflow', version: 1, nodes: { '1': { class_type: 'EmptyLatentImage', inputs: { width: 64 } } } }, catalog);
     expect((g.nodes[0] as LoomNode).data.values).toEqual({ width: 64, height: 512, batch_size: 1 });
