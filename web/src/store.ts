@@ -282,8 +282,13 @@ export function addNode(
   let edges = s.edges;
   if (from) {
     if (from.handleType === 'source') {
-      const input = spec.inputs.find((i) => linkProblem({ source: from.nodeId, target: id, sourceType: from.type, targetType: i.type }, false) === null && !i.widget)
-        ?? spec.inputs.find((i) => linkProblem({ source: from.nodeId, target: id, sourceType: from.type, targetType: i.type }, false) === null);
+      const fits = (i: (typeof spec.inputs)[number]) =>
+        linkProblem({ source: from.nodeId, target: id, sourceType: from.type, targetType: i.type }, false) === null;
+      const fromPrimitive = s.nodes.find((n) => n.id === from.nodeId)?.type === 'primitive';
+      // Prefer a socket over a widget; a primitive only ever drives widgets.
+      const input = fromPrimitive
+        ? spec.inputs.find((i) => i.widget && fits(i))
+        : (spec.inputs.find((i) => !i.widget && fits(i)) ?? spec.inputs.find(fits));
       if (input) edges = connect(edges, makeEdge(from.nodeId, outIndex(from.handleId), id, input.name, from.type));
     } else {
       const out = spec.outputs.findIndex((o) => linkProblem({ source: id, target: from.nodeId, sourceType: o.type, targetType: from.type }, false) === null);
