@@ -148,7 +148,14 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (root / "elsewhere" / "ckpts").mkdir(parents=True)
     (root / "elsewhere" / "ckpts" / "extra.safetensors").write_bytes(b"x")
     (root / "extra.yaml").write_text(f"mine:\n  base_path: {root / 'elsewhere'}\n  checkpoints: ckpts\n")
-    instance = Server(root / "base", "--cors-origin", "http://localhost:5173", "--allowed-hosts", "loom.lan",
+    dist = root / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>loom editor</title>")
+    (dist / "assets" / "app-abc123.js").write_text("console.log(1)")
+    (dist / "assets" / "notes.md").write_text("not a served type")
+    os.symlink("/etc/passwd", dist / "assets" / "passwd.js")
+    instance = Server(root / "base", "--web-root", str(dist), "--cors-origin", "http://localhost:5173",
+                      "--allowed-hosts", "loom.lan",
                       "--max-upload-size", "0.01", "--input-directory", str(root / "in"), "--user-directory",
                       str(root / "usr"), "--extra-model-paths-config", str(root / "extra.yaml"), token=TOKEN).start()
     try:
@@ -222,3 +229,17 @@ def test_folder_flags_are_honoured(guarded: Server) -> None:
     assert (guarded.base.parent / "usr" / "latent_loom" / "jobs.sqlite3").is_file()  # --user-directory
     assert not (guarded.base / "user").exists()
     assert "extra.safetensors" in guarded.request("GET", "/models/checkpoints").json()  # extra_model_paths
+
+
+def test_editor_files_are_served_from_the_web_root_only(guarded: Server) -> None:
+    page = guarded.request("GET", "/")
+    assert page.status == 200 and b"loom editor" in page.body
+    assert page.headers["Cache-Control"] == "no-cache"
+    script = guarded.request("GET", "/assets/app-abc123.js")
+    assert script.status == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert "immutable" in script.headers["Cache-Control"]
+    for path in ("/assets/passwd.js", "/assets/notes.md", "/assets/../../base/user/latent_loom/jobs.sqlite3",
+                 "/%2e%2e/%2e%2e/etc/passwd", "/assets/missing.js"):
+        reply = guarded.request("GET", path)
+        assert reply.status == 404, path
+        assert b"root:" not in reply.body
