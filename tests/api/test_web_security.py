@@ -154,7 +154,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (dist / "assets" / "app-abc123.js").write_text("console.log(1)")
     (dist / "assets" / "notes.md").write_text("not a served type")
     os.symlink("/etc/passwd", dist / "assets" / "passwd.js")
-    instance = Server(root / "base", "--web-root", str(dist), "--cors-origin", "http://localhost:5173",
+    # With a token the server may listen beyond loopback (§C4 49's other half).
+    instance = Server(root / "base", "--listen", "0.0.0.0", "--web-root", str(dist), "--cors-origin",
+                      "http://localhost:5173",
                       "--allowed-hosts", "loom.lan",
                       "--max-upload-size", "0.01", "--input-directory", str(root / "in"), "--user-directory",
                       str(root / "usr"), "--extra-model-paths-config", str(root / "extra.yaml"), token=TOKEN).start()
