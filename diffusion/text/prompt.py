@@ -103,12 +103,18 @@ def _word_groups(text: str, embeddings: EmbeddingLookup | None) -> list[list[tup
                 continue
             if word.startswith(EMBEDDING_PREFIX) and embeddings is not None:
                 name = word[len(EMBEDDING_PREFIX) :]
-                vectors = embeddings(name)
+                vectors, leftover = embeddings(name), ""
+                if vectors is None and name.rstrip(",") != name:
+                    # "embedding:name," is common in prompts: the comma stays a separate word
+                    name, leftover = name.rstrip(","), name[len(name.rstrip(",")) :]
+                    vectors = embeddings(name)
                 if vectors is None:
                     log.warning("embedding:%s does not exist, ignoring it", name)
                 else:
                     groups.append([(vector, weight) for vector in vectors])
-                continue
+                if not leftover:
+                    continue
+                word = leftover
             groups.append([(token, weight) for token in word_ids(word)])
     return groups
 

@@ -167,6 +167,9 @@ def test_textual_inversion_embedding(sd1, tmp_path):
     encoded = clip_e.encode("a embedding:myemb cat").cross_attn
     assert encoded.shape == (1, 77, 32)
     assert not torch.equal(encoded, clip.encode("a cat").cross_attn)
+    # a trailing comma is not part of the name; it is tokenized as its own word
+    chunk = clip_e.tokenize("embedding:myemb, cat", "clip_l")[0]
+    assert isinstance(chunk[2][0], torch.Tensor) and [t for t, _ in chunk[3:5]] == [267, 2368]
     # a missing embedding is skipped with a warning, as ComfyUI does
     assert torch.equal(clip_e.encode("a embedding:missing cat").cross_attn, clip.encode("a cat").cross_attn)
 
