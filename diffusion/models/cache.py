@@ -8,6 +8,7 @@ retried once. ``free()`` is the ``/free`` route's unload.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -97,9 +98,13 @@ class ModelCache:
 
 
 def _default_budget() -> int | None:
-    if torch.cuda.is_available():
+    """80% of GPU memory, or half of the machine's RAM when models live on the CPU."""
+    if devices.default_device().type == "cuda":
         return int(torch.cuda.get_device_properties(0).total_memory * 0.8)
-    return None
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.5)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 #: The process-wide cache the loader nodes use.
