@@ -132,17 +132,25 @@ def make_app(object_info: dict[str, Any], step_delay: float = 0.05) -> web.Appli
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB / "dist" / "index.html")
 
+    async def all_info(_: web.Request) -> web.Response:
+        return web.json_response(object_info)
+
+    async def one_info(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return web.json_response({name: object_info[name]} if name in object_info else {})
+
+    async def queue(_: web.Request) -> web.Response:
+        return web.json_response({"queue_running": [], "queue_pending": []})
+
+    async def get_history(_: web.Request) -> web.Response:
+        return web.json_response(history)
+
     app = web.Application()
-    app.router.add_get("/object_info", lambda _: web.json_response(object_info))
-    app.router.add_get(
-        "/object_info/{name}",
-        lambda r: web.json_response(
-            {r.match_info["name"]: object_info[r.match_info["name"]]} if r.match_info["name"] in object_info else {}
-        ),
-    )
+    app.router.add_get("/object_info", all_info)
+    app.router.add_get("/object_info/{name}", one_info)
     app.router.add_post("/prompt", post_prompt)
-    app.router.add_get("/queue", lambda _: web.json_response({"queue_running": [], "queue_pending": []}))
-    app.router.add_get("/history", lambda _: web.json_response(history))
+    app.router.add_get("/queue", queue)
+    app.router.add_get("/history", get_history)
     app.router.add_get("/view", view)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", index)
