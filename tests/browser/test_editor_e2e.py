@@ -638,3 +638,21 @@ def test_node_width_resize_is_saved(page: Any, server_url: str) -> None:
     assert after["width"] - before["width"] == pytest.approx(96, abs=4)
     size = page.evaluate("() => window.__loom.native().nodes['3'].ui.size")
     assert size[0] == pytest.approx(after["width"] / 0.8, abs=5)
+
+
+def test_save_and_export_api_download_files(page: Any, server_url: str) -> None:
+    ckpt = checkpoint_name(server_url)
+    open_workflow(page, txt2img_prompt(ckpt), 7)
+    with page.expect_download() as saved:
+        page.get_by_role("button", name="Save", exact=True).click()
+    native = json.loads(Path(saved.value.path()).read_text())
+    assert native["format"] == "latent-loom/workflow" and native["version"] == 1
+    assert native["nodes"]["3"]["inputs"]["model"] == ["4", 0]
+    assert "pos" in native["nodes"]["3"]["ui"]
+    with page.expect_download() as exported:
+        page.get_by_role("button", name="Export API").click()
+    prompt = json.loads(Path(exported.value.path()).read_text())
+    expected = txt2img_prompt(ckpt)
+    assert {k: (v["class_type"], v["inputs"]) for k, v in prompt.items()} == {
+        k: (v["class_type"], v["inputs"]) for k, v in expected.items()
+    }
