@@ -27,6 +27,7 @@ import {
   isPrimitive,
   makeEdge,
   nextId,
+  nodesInsideFrame,
   outIndex,
   primitiveInput,
   sourceType,
@@ -493,5 +494,34 @@ export function selectOnly(ids: string[]): void {
   setGraph(
     s.nodes.map((n) => (!!n.selected === set.has(n.id) ? n : { ...n, selected: set.has(n.id) })),
     s.edges,
+  );
+}
+
+/** Shrink or grow a frame to the nodes inside it, with a margin. */
+export function fitFrameToNodes(id: string): void {
+  const s = get();
+  const frame = s.nodes.find((n) => n.id === id);
+  if (!frame || !isFrame(frame)) return;
+  const inside = new Set(nodesInsideFrame(frame, s.nodes));
+  const members = s.nodes.filter((n) => inside.has(n.id));
+  if (!members.length) return;
+  checkpoint();
+  const x0 = Math.min(...members.map((n) => n.position.x)) - 20;
+  const y0 = Math.min(...members.map((n) => n.position.y)) - 50;
+  const x1 = Math.max(...members.map((n) => n.position.x + (n.measured?.width ?? n.width ?? 240))) + 20;
+  const y1 = Math.max(...members.map((n) => n.position.y + (n.measured?.height ?? n.height ?? 120))) + 20;
+  mapNode(id, (n) => ({ ...n, position: { x: x0, y: y0 }, width: x1 - x0, height: y1 - y0 }));
+}
+
+/** Delete a frame, and with `withNodes` the nodes inside it too. */
+export function deleteFrame(id: string, withNodes: boolean): void {
+  const s = get();
+  const frame = s.nodes.find((n) => n.id === id);
+  if (!frame || !isFrame(frame)) return;
+  const gone = new Set([id, ...(withNodes ? nodesInsideFrame(frame, s.nodes) : [])]);
+  checkpoint();
+  setGraph(
+    s.nodes.filter((n) => !gone.has(n.id)),
+    s.edges.filter((e) => !gone.has(e.source) && !gone.has(e.target)),
   );
 }

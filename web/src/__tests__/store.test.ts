@@ -99,6 +99,22 @@ describe('editor actions', () => {
     expect(node('3').data.values.seed).not.toBe(43);
   });
 
+  it('fits a group to its nodes and deletes it with or without them', () => {
+    useGraph.setState({ nodes: useGraph.getState().nodes.map((n) => ({ ...n, selected: n.id === '6' })) });
+    store.groupSelection();
+    const frame = useGraph.getState().nodes.find((n) => n.type === 'frame')!;
+    store.resizeFrame(frame.id, 2000, 2000, frame.position.x, frame.position.y);
+    store.fitFrameToNodes(frame.id);
+    const fitted = useGraph.getState().nodes.find((n) => n.id === frame.id)!;
+    expect(fitted.width).toBeLessThan(2000);
+    store.deleteFrame(frame.id, false);
+    expect(useGraph.getState().nodes.find((n) => n.id === '6')).toBeDefined();
+    store.undo();
+    store.deleteFrame(frame.id, true);
+    expect(useGraph.getState().nodes.find((n) => n.id === '6')).toBeUndefined();
+    expect(useGraph.getState().nodes.find((n) => n.id === frame.id)).toBeUndefined();
+  });
+
   it('groups the selection in a frame that is saved with the workflow', () => {
     useGraph.setState({ nodes: useGraph.getState().nodes.map((n) => ({ ...n, selected: n.id === '6' })) });
     store.groupSelection();

@@ -32,7 +32,15 @@ export function ContextMenu({ target, onClose }: Props) {
     onClose();
   };
   let items: [string, () => void][] = [];
-  if (target.kind === 'node') {
+  const node = target.kind === 'node' ? store.useGraph.getState().nodes.find((n) => n.id === target.id) : undefined;
+  if (target.kind === 'node' && node?.type === 'frame') {
+    items = [
+      ['Fit to its nodes', () => store.fitFrameToNodes(target.id)],
+      ['Delete group (keep nodes)', () => store.deleteFrame(target.id, false)],
+      ['Delete group and its nodes', () => store.deleteFrame(target.id, true)],
+      ...COLORS.filter(([, c]) => c).map(([name, color]): [string, () => void] => [`Colour: ${name}`, () => store.setNodeColor(target.id, color)]),
+    ];
+  } else if (target.kind === 'node') {
     const only = () => {
       if (!store.useGraph.getState().nodes.find((n) => n.id === target.id)?.selected) store.selectOnly([target.id]);
     };
