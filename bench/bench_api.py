@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def fan_out(ws_url: str, clients: int, trigger: Any, is_last: Any) -> float:
+async def fan_out(ws_url: Callable[[int], str], clients: int, trigger: Any, is_last: Any) -> float:
     """Connect `clients` sockets, fire `trigger`, return seconds until every socket saw the last message."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
