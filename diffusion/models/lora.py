@@ -41,6 +41,16 @@ _SUFFIXES = (
 )
 
 
+#: Tensor-name markers of LoRA variants whose update is not ``up @ down`` (refused rather than misapplied).
+_UNSUPPORTED = {
+    ".lora_mid.weight": "LoCon with CP decomposition",
+    ".dora_scale": "DoRA",
+    ".hada_w1_a": "LoHa",
+    ".lokr_w1": "LoKr",
+    ".diff": "full-weight diff",
+}
+
+
 class LoraError(ValueError):
     """A LoRA file that does not fit the model it is applied to."""
 
@@ -62,6 +72,10 @@ class LoraLayer:
 def group_layers(tensors: Mapping[str, torch.Tensor], source: str) -> dict[str, LoraLayer]:
     """Group a LoRA file's tensors by layer stem."""
     parts: dict[str, dict[str, torch.Tensor]] = {}
+    for key in tensors:
+        for marker, variant in _UNSUPPORTED.items():
+            if key.endswith(marker) or f"{marker}." in key:
+                raise LoraError(f"{source}: {variant} layers ({key}) are not supported; only plain LoRA (up/down)")
     for key, tensor in tensors.items():
         for suffix, role in _SUFFIXES:
             if key.endswith(suffix):

@@ -106,3 +106,14 @@ def test_ldm_named_kohya_keys_and_sdxl_text_encoders(tmp_path, tiny_sdxl, tiny_s
     after = patched_clip.encode("a cat")
     assert torch.equal(after.cross_attn[..., :32], before.cross_attn[..., :32])  # CLIP-L half untouched
     assert not torch.equal(after.cross_attn[..., 32:], before.cross_attn[..., 32:])
+
+
+def test_unsupported_lora_variants_are_refused(sd1, tmp_path):
+    from safetensors.torch import save_file
+
+    model, clip, _ = sd1
+    stem = "lora_unet_down_blocks_0_attentions_0_proj_in"
+    save_file({f"{stem}.lora_up.weight": torch.zeros(32, 2), f"{stem}.lora_down.weight": torch.zeros(2, 32),
+               f"{stem}.dora_scale": torch.ones(1, 32)}, str(tmp_path / "dora.safetensors"))  # fmt: skip
+    with pytest.raises(LoraError, match="DoRA"):
+        apply_lora(model, clip, tmp_path / "dora.safetensors", 1.0, 1.0)
