@@ -9,3 +9,10 @@ Entry points (import the submodule; importing this package stays cheap):
 * ``cache.MODEL_CACHE.get(kind, path, loader)`` / ``MODEL_CACHE.free()``
 * ``files.read_state_dict(path)`` (content-sniffed, validated, memory-mapped) and ``files.file_fingerprint``
 """
+
+import os
+
+# Nothing here ever fetches from a hub; make any accidental lookup fail fast instead of hanging on the network.
+# (Takes effect when this package is imported before huggingface_hub, which is the normal order.)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
