@@ -153,3 +153,31 @@ def test_diffusers_reads_our_open_clip_layout(tiny_sdxl):
     reference = source.state_dict()
     for key, value in reference.items():
         assert torch.equal(state[key], value), key
+
+
+def test_real_world_layout_quirks(tiny_sd1_checkpoint, tmp_path):
+    """Old CLIP prefix without ``text_model.``, EMA copies, a ``v_pred`` marker, fp16 files."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tiny_sd1_checkpoint))
+    old = "cond_stage_model.transformer.text_model."
+    quirky = {k.replace(old, "cond_stage_model.transformer."): v.half() if v.is_floating_point() else v
+              for k, v in state.items()}  # fmt: skip
+    quirky["model_ema.decay"] = torch.tensor(0.999)
+    quirky["v_pred"] = torch.tensor([])
+    save_file(quirky, str(tmp_path / "quirky.safetensors"))
+    model, clip, _ = load_checkpoint(tmp_path / "quirky.safetensors", device=CPU)
+    assert model.prediction_type == "v_prediction" and model.dtype == torch.float32
+    token = clip.encoders[0].module.get_parameter("embeddings.token_embedding.weight")
+    assert torch.equal(token, state[old + "embeddings.token_embedding.weight"].half().float())
+
+
+def test_unet_only_file_is_explained(tiny_sd1_checkpoint, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from diffusion.models.architectures import UnknownModelLayout
+
+    state = {k: v for k, v in load_file(str(tiny_sd1_checkpoint)).items() if k.startswith("model.diffusion_model.")}
+    save_file(state, str(tmp_path / "unet_only.safetensors"))
+    with pytest.raises(UnknownModelLayout, match="unet_only.safetensors: UNet found but no known text encoder"):
+        load_checkpoint(tmp_path / "unet_only.safetensors", device=CPU)
