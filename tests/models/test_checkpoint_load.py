@@ -179,5 +179,5 @@ def test_unet_only_file_is_explained(tiny_sd1_checkpoint, tmp_path):
 
     state = {k: v for k, v in load_file(str(tiny_sd1_checkpoint)).items() if k.startswith("model.diffusion_model.")}
     save_file(state, str(tmp_path / "unet_only.safetensors"))
-    with pytest.raises(UnknownModelLayout, match="unet_only.safetensors: UNet found but no known text encoder"):
+    with pytest.raises(UnknownModelLayout, match=r"unet_only\.safetensors: UNet found but no known text encoder"):
         load_checkpoint(tmp_path / "unet_only.safetensors", device=CPU)
