@@ -55,11 +55,13 @@ function Title({ id, title }: { id: string; title: string }) {
   );
 }
 
-function LoomNodeViewInner({ id, data, selected, width }: NodeProps<LoomNode>) {
+function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
   const spec = useGraph((s) => s.catalog[data.classType]);
   const linked = useGraph((s) => s.linked[id] ?? '');
   const lowDetail = useFlowStore(lowDetailSelector);
   const overview = useFlowStore(overviewSelector);
+  // The width the user resized the node to (NodeProps.width is the measured width, set for every node).
+  const resizedWidth = useFlowStore((s) => s.nodeLookup.get(id)?.width);
   const running = useRuntime((s) => s.running === id);
   const progress = useRuntime((s) => (s.progress?.node === id ? s.progress : null));
   const preview = useRuntime((s) => s.previews[id]);
@@ -101,7 +103,7 @@ function LoomNodeViewInner({ id, data, selected, width }: NodeProps<LoomNode>) {
   const pct = progress && progress.max > 0 ? Math.round((100 * progress.value) / progress.max) : running ? 100 : 0;
   const images = outputs?.length ? outputs.map((o) => viewUrl(o)) : preview ? [preview] : [];
 
-  if (width) classes.push('sized');
+  if (resizedWidth) classes.push('sized');
   return (
     <div className={classes.join(' ')} data-testid="node" data-type={data.classType} title={spec.description || undefined}>
       {selected && !lowDetail && (
