@@ -531,6 +531,7 @@ def test_templates_menu_opens_a_shipped_workflow(page: Any, server_url: str) -> 
     page.get_by_test_id("templates").get_by_text("txt2img.json", exact=True).click()
     expected = len(template["nodes"]) + len((template.get("ui") or {}).get("reroutes") or {})
     expected += len((template.get("ui") or {}).get("groups") or [])
+    expected += len((template.get("ui") or {}).get("primitives") or {})
     page.wait_for_function(f"() => document.querySelectorAll('.react-flow__node').length === {expected}")
     assert set(api_prompt(page)) == {k for k, v in template["nodes"].items() if not (v.get("ui") or {}).get("mode")}
 
