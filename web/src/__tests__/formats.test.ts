@@ -213,3 +213,16 @@ describe('ComfyUI PrimitiveNode', () => {
     expect(toApiPrompt(graph, catalog)['3'].inputs.steps).toBe(7);
   });
 });
+
+describe('integers beyond 2^53', () => {
+  it('are reported when a file is opened, never silently changed', () => {
+    const p = txt2imgPrompt();
+    const text = JSON.stringify(p).replace('"seed":42', '"seed":18446744073709551615');
+    const opened = openWorkflowText(text, catalog);
+    expect(opened.warnings.join()).toMatch(/18446744073709551615 is too large.*became 18446744073709551616/);
+    expect(openWorkflowText(JSON.stringify(txt2imgPrompt()), catalog).warnings).toEqual([]);
+    // 2^53 + 2 happens to be exact; a 16-digit safe seed is fine.
+    expect(openWorkflowText(JSON.stringify(p).replace('"seed":42', '"seed":9007199254740994'), catalog).warnings).toEqual([]);
+    expect(openWorkflowText(JSON.stringify(p).replace('"seed":42', '"seed":1566802087002861'), catalog).warnings).toEqual([]);
+  });
+});

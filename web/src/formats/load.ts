@@ -33,6 +33,19 @@ export function openWorkflowJson(json: unknown, catalog: Catalog): Opened {
   throw new Error('not a workflow: expected a Latent Loom workflow, a ComfyUI workflow or a ComfyUI API prompt');
 }
 
+/**
+ * Integers in JSON text that a JavaScript number cannot hold exactly (above 2^53 - 1; ComfyUI seeds go
+ * to 2^64 - 1), with the value they become once parsed.
+ */
+export function inexactIntegers(text: string): [string, number][] {
+  const out: [string, number][] = [];
+  for (const m of text.matchAll(/(?<![\d."\w-])-?\d{16,}(?![\d.eE"])/g)) {
+    const parsed = Number(m[0]);
+    if (!Number.isSafeInteger(parsed) && BigInt(m[0]) !== BigInt(Math.trunc(parsed))) out.push([m[0], parsed]);
+  }
+  return out;
+}
+
 /** Parse text as JSON and open it, with a clear error for malformed files. */
 export function openWorkflowText(text: string, catalog: Catalog): Opened {
   let json: unknown;
@@ -41,7 +54,10 @@ export function openWorkflowText(text: string, catalog: Catalog): Opened {
   } catch (e) {
     throw new Error(`the file is not valid JSON: ${(e as Error).message}`);
   }
-  return openWorkflowJson(json, catalog);
+  const opened = openWorkflowJson(json, catalog);
+  for (const [written, parsed] of inexactIntegers(text))
+    opened.warnings.push(`${written} is too large for the browser to keep exactly; it became ${BigInt(parsed)}`);
+  return opened;
 }
 
 /** Open the workflow embedded in a PNG: the `workflow` chunk first, then `prompt`. */
