@@ -104,6 +104,7 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
     layout = _configure_folders(args)
+    layout.ensure_layout()
     import nodes
     from graph.formats import WorkflowFormatError, load_workflow, to_native
     from graph.registry import REGISTRY
@@ -125,7 +126,6 @@ def run_command(args: argparse.Namespace) -> int:
         for message in describe_issues(issues, workflow, REGISTRY):
             print(f"  {message}", file=sys.stderr)
         return EXIT_REFUSED
-    layout.output_directory.mkdir(parents=True, exist_ok=True)
     # The PNGs carry the workflow as run (after --set), in the native format the editor sends.
     outcome = execute(workflow, {"workflow": to_native(workflow)}, progress=not args.no_progress)
     for path in outcome.files:

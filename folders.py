@@ -82,6 +82,8 @@ KIND_LABELS: Mapping[str, str] = {
 #: The model families the loaders understand (diffusion.types.Family), for the first-run message.
 LOADABLE_FAMILIES = "SD 1.x, SD 2.x (epsilon and v-prediction), SDXL base and SDXL refiner"
 DEMO_MODEL_COMMAND = "python server.py demo-model"
+#: The image the shipped templates load (img2img, inpaint, ControlNet); its transparent patch is inpaint's mask.
+EXAMPLE_INPUT_IMAGE = REPO_ROOT / "workflows" / "example.png"
 
 
 class FolderError(Exception):
@@ -263,11 +265,17 @@ class Folders:
         return f"No {label} file found. Put one into {folder}/ (or a folder listed in extra_model_paths.yaml)."
 
     def ensure_layout(self) -> None:
-        """Create the input/output/temp/user folders and the primary model folders when missing."""
+        """Create the input/output/temp/user folders and the primary model folders when missing.
+
+        A newly created input folder gets the templates' `example.png`, so they run on the first try.
+        """
+        new_input = not self.input_directory.exists()
         for kind in IO_KINDS:
             self.io_directory(kind).mkdir(parents=True, exist_ok=True)
         for kind in DEFAULT_MODEL_FOLDERS:
             self.primary_folder(kind).mkdir(parents=True, exist_ok=True)
+        if new_input and EXAMPLE_INPUT_IMAGE.is_file():
+            shutil.copyfile(EXAMPLE_INPUT_IMAGE, self.input_directory / EXAMPLE_INPUT_IMAGE.name)
 
     def clean_temp(self) -> None:
         """Empty the temp folder (ComfyUI does this at startup and exit); the folder itself is recreated."""

@@ -281,6 +281,18 @@ def test_configure_and_get_folders(tmp_path: Path) -> None:
         folders.use(previous)
 
 
+def test_fresh_layout_gets_the_templates_example_image(tmp_path: Path) -> None:
+    layout = Folders.at(tmp_path / "fresh")
+    layout.ensure_layout()
+    example = layout.input_directory / "example.png"
+    assert example.read_bytes() == folders.EXAMPLE_INPUT_IMAGE.read_bytes()
+    assert all(folder.is_dir() for folder in (layout.output_directory, layout.temp_directory, layout.user_directory))
+    assert layout.primary_folder("checkpoints").is_dir()
+    example.unlink()
+    layout.ensure_layout()  # an existing input folder is the user's: nothing is added back
+    assert not example.exists()
+
+
 def test_clean_temp(base: Folders) -> None:
     touch(base.temp_directory / "a" / "b.png")
     base.clean_temp()

@@ -219,3 +219,12 @@ def test_workflow_runs_headless_on_tiny_models(
         # display name are not stored, as in ComfyUI, so `_meta` is left out of the comparison).
         reopened = to_api_prompt(load_workflow(json.loads(chunks["workflow"]), REGISTRY))
         assert without_meta(reopened) == without_meta(prompt)
+
+
+def test_shipped_example_image_has_an_inpaint_patch() -> None:
+    from imaging.tensors import load_image_frames
+
+    images, masks = load_image_frames(WORKFLOWS_DIR / "example.png")
+    assert images.shape == (1, 512, 512, 3)
+    covered = float(masks.mean())
+    assert 0.02 < covered < 0.2  # a patch to repaint, not the whole picture
