@@ -356,7 +356,10 @@ class ProgressDisplay:
 
         if isinstance(event, NodesCached):
             total = max(self.planned - len(event.node_ids), 0)
-            self.nodes_bar = tqdm(total=total, desc="nodes", unit="node", file=self.stream, position=0)
+            # mininterval=0: every node and step is drawn (they are few, and each is slower than a redraw)
+            self.nodes_bar = tqdm(
+                total=total, desc="nodes", unit="node", file=self.stream, position=0, mininterval=0
+            )
         elif isinstance(event, NodeStarted) and self.nodes_bar is not None:
             self.nodes_bar.set_postfix_str(f"{event.node_id} {self.class_types.get(event.node_id, '')}")
         elif isinstance(event, Progress):
@@ -365,7 +368,7 @@ class ProgressDisplay:
                 name = self.class_types.get(event.node_id, "")
                 self.steps_bar = tqdm(
                     total=event.total, desc=f"  {event.node_id} {name}", unit="step", file=self.stream,
-                    position=1, leave=False,
+                    position=1, leave=False, mininterval=0,
                 )
             self.steps_bar.update(event.value - self.steps_bar.n)
         elif isinstance(event, NodeDone | NodeFailed):

@@ -127,7 +127,7 @@ def test_load_image_options_and_fingerprint(base: Folders) -> None:
     assert spec is not None and spec.fingerprint is not None
     image_input = spec.input("image")
     assert image_input is not None and image_input.image_upload
-    assert image_input.combo_options() == ["sub/a.png"]
+    assert image_input.combo_options() == ["example.png", "sub/a.png"]  # example.png: the fresh layout's
     before = spec.fingerprint({"image": "sub/a.png"})
     assert before == folders.content_hash(path)
     Image.new("RGB", (2, 2)).save(path)
