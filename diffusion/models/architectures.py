@@ -126,7 +126,7 @@ _CONTROLNET_KEYS = (
     "in_channels", "flip_sin_to_cos", "freq_shift", "down_block_types", "block_out_channels", "layers_per_block",
     "downsample_padding", "mid_block_scale_factor", "act_fn", "norm_num_groups", "norm_eps", "cross_attention_dim",
     "transformer_layers_per_block", "attention_head_dim", "use_linear_projection", "addition_embed_type",
-    "addition_time_embed_dim", "projection_class_embeddings_input_dim",
+    "addition_time_embed_dim", "projection_class_embeddings_input_dim", "upcast_attention",
 )  # fmt: skip
 
 
