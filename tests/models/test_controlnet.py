@@ -44,3 +44,11 @@ def test_sdxl_controlnet_loads_exactly(tiny_sdxl, tmp_path):
 def test_checkpoint_is_not_a_controlnet(tiny_sd1_checkpoint):
     with pytest.raises(UnknownModelLayout, match="not a ControlNet"):
         load_controlnet(tiny_sd1_checkpoint, device=CPU)
+
+
+def test_sd2_controlnet_loads_exactly(tiny_sd2_v, tmp_path):
+    cn = build_tiny_controlnet(tiny_sd2_v)
+    loaded = load_controlnet(write_controlnet(cn, tmp_path / "cn_sd2.safetensors"), device=CPU)
+    assert loaded.family == "sd2" and loaded.module.config.upcast_attention
+    ours, source = loaded.module.state_dict(), cn.module.state_dict()
+    assert ours.keys() == source.keys() and all(torch.equal(ours[k], source[k]) for k in source)
