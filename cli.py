@@ -423,14 +423,11 @@ def demo_model_command(args: argparse.Namespace) -> int:
 
 
 def write_demo_checkpoint(path: Path) -> Path:
-    """Write the tiny SD1 checkpoint the model stack's test fixtures build (same builder, not a copy)."""
+    """Write the tiny SD1 checkpoint the model stack's test fixtures build (random weights: it draws noise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from tests.fixtures.tiny_models import write_tiny_sd1_checkpoint
-    except ImportError as error:
-        raise CliError(f"the tiny-model builder is not available: {error}") from error
-    result: Path = write_tiny_sd1_checkpoint(path)
-    return result
+    from diffusion.models.tiny import write_tiny_sd1_checkpoint  # torch is imported only for this command
+
+    return write_tiny_sd1_checkpoint(path)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from diffusion.models.tiny import install_demo_checkpoint
 from tests.api.server_harness import Server, new_id
 
 TXT2IMG_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage")
@@ -36,14 +37,13 @@ def txt2img(ckpt: str, seed: int = 5) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tiny = pytest.importorskip("tests.fixtures.tiny_models")
     base: Path = tmp_path_factory.mktemp("txt2img")
-    tiny.install_demo_checkpoint(base)
+    install_demo_checkpoint(base)
     instance = Server(base).start()
     missing = [name for name in TXT2IMG_NODES if name not in instance.request("GET", "/object_info").json()]
     if missing:
         instance.stop()
-        pytest.skip(f"core nodes not in the catalog yet: {', '.join(missing)}")
+        pytest.fail(f"core nodes missing from the catalog: {', '.join(missing)}")
     try:
         yield instance
     finally:

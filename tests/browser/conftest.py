@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from diffusion.models.tiny import install_demo_checkpoint
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHECKPOINT = "tiny_sd1.safetensors"
@@ -41,10 +43,6 @@ def _get(url: str, timeout: float = 2.0) -> bytes:
 def base_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A server base directory with the tiny SD1 checkpoint in models/checkpoints."""
     base = tmp_path_factory.mktemp("loom-base")
-    try:
-        from tests.fixtures.tiny_models import install_demo_checkpoint
-    except ImportError as error:  # the models engineer's fixtures are not there yet
-        pytest.skip(f"tiny model fixtures unavailable: {error}")
     install_demo_checkpoint(base, CHECKPOINT)
     return base
 
@@ -55,10 +53,8 @@ def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if os.environ.get("LOOM_E2E_URL"):
         yield os.environ["LOOM_E2E_URL"].rstrip("/")
         return
-    if not (REPO / "server.py").exists():
-        pytest.skip("server.py does not exist yet: the browser tests need the real server")
     if not (REPO / "web" / "dist" / "index.html").exists():
-        pytest.skip("the editor is not built: run `make web` (cd web && npm ci && npm run build)")
+        pytest.fail("the editor is not built: run `make web` (cd web && npm ci && npm run build)")
     base_directory: Path = request.getfixturevalue("base_directory")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("loom-server") / "server.log"
@@ -77,8 +73,6 @@ def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         while True:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-1500:]
-                if "ModuleNotFoundError" in tail or "ImportError" in tail:
-                    pytest.skip(f"server.py cannot start yet (backend incomplete):\n{tail}")
                 pytest.fail(f"server.py exited with code {process.returncode}:\n{tail}")
             try:
                 _get(f"{url}/object_info")
@@ -103,7 +97,7 @@ def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 def browser() -> Iterator[Any]:
     """Headless Debian chromium through Playwright (never `playwright install`)."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is missing: apt-get install -y chromium")
+        pytest.fail("Debian chromium is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
