@@ -321,7 +321,7 @@ class NodeChecker:
             node,
             "value_not_in_list",
             f"value {short_repr(value)} is not{what} in the list{hint}; "
-            + (f"valid values: {listed}" if options else "the list is empty"),
+            + (f"valid values: {listed}" if options else _empty_list_message(item)),
             name=item.name,
             expected=options[:MAX_LISTED_OPTIONS],
             received=short_repr(value),
@@ -401,3 +401,10 @@ def _grid_number(value: float, grid: float) -> str:
         return format_number(value)
     decimals = max(0, -math.floor(math.log10(abs(grid)))) if grid else 6
     return f"{value:.{decimals}f}"
+
+
+def _empty_list_message(item: InputSpec) -> str:
+    """'the list is empty', plus the choice's own advice on filling it (first run: where checkpoints go)."""
+    if item.choices is not None and item.choices.empty_hint is not None:
+        return f"the list is empty. {item.choices.empty_hint()}"
+    return "the list is empty"

@@ -48,6 +48,8 @@ class Choices:
     provider: Callable[[], Sequence[str]]
     #: What the options are, for the editor and error messages ("checkpoints", "input images").
     source: str
+    #: What to tell a user whose list is empty (where to put the files), added to the validation error.
+    empty_hint: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ def _files(kind: str) -> Callable[[], list[str]]:
     return provider
 
 
+def _model_choices(kind: str) -> Choices:
+    """The files of a model folder as a combo; an empty folder's error says where files go and what loads."""
+    return Choices(_files(kind), source=kind, empty_hint=lambda: folders.missing_model_hint(kind))
+
+
 def _fingerprint(kind: str, input_name: str) -> Callable[[Mapping[str, Any]], str]:
     def fingerprint(values: Mapping[str, Any]) -> str:
         return folders.stat_fingerprint(folders.model_path(kind, str(values[input_name])))
@@ -69,7 +74,7 @@ class CheckpointOutputs(Outputs):
     fingerprint=_fingerprint("checkpoints", "ckpt_name"),
 )
 def checkpoint_loader_simple(
-    ckpt_name: Annotated[str, Choices(_files("checkpoints"), source="checkpoints")],
+    ckpt_name: Annotated[str, _model_choices("checkpoints")],
 ) -> CheckpointOutputs:
     """Load a Stable Diffusion checkpoint (SD1.x, SD2.x, SDXL): the diffusion model, its CLIP and its VAE."""
     path = folders.model_path("checkpoints", ckpt_name)
@@ -88,7 +93,7 @@ class VaeOutputs(Outputs):
     effects=Effects.READS_FILES,
     fingerprint=_fingerprint("vae", "vae_name"),
 )
-def vae_loader(vae_name: Annotated[str, Choices(_files("vae"), source="vae")]) -> VaeOutputs:
+def vae_loader(vae_name: Annotated[str, _model_choices("vae")]) -> VaeOutputs:
     """Load a standalone VAE file."""
     return VaeOutputs(vae=MODEL_CACHE.get("vae", folders.model_path("vae", vae_name), load_vae))
 
@@ -105,7 +110,7 @@ class ControlNetOutputs(Outputs):
     fingerprint=_fingerprint("controlnet", "control_net_name"),
 )
 def controlnet_loader(
-    control_net_name: Annotated[str, Choices(_files("controlnet"), source="controlnet")],
+    control_net_name: Annotated[str, _model_choices("controlnet")],
 ) -> ControlNetOutputs:
     """Load a ControlNet (SD1.x, SD2.x or SDXL; LDM or diffusers layout)."""
     path = folders.model_path("controlnet", control_net_name)
@@ -127,7 +132,7 @@ class LoraOutputs(Outputs):
 def lora_loader(
     model: ModelValue,
     clip: ClipValue,
-    lora_name: Annotated[str, Choices(_files("loras"), source="loras")],
+    lora_name: Annotated[str, _model_choices("loras")],
     strength_model: LoraStrength = 1.0,
     strength_clip: LoraStrength = 1.0,
 ) -> LoraOutputs:
@@ -152,7 +157,7 @@ class ModelOutputs(Outputs):
 )
 def lora_loader_model_only(
     model: ModelValue,
-    lora_name: Annotated[str, Choices(_files("loras"), source="loras")],
+    lora_name: Annotated[str, _model_choices("loras")],
     strength_model: LoraStrength = 1.0,
 ) -> ModelOutputs:
     """Apply a LoRA to the diffusion model only."""

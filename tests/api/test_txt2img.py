@@ -91,3 +91,17 @@ def test_txt2img_queue_websocket_history_view(model_server: Server) -> None:
         assert png.size == (64, 64)
         assert json.loads(png.info["prompt"])["3"]["class_type"] == "KSampler"
         assert "workflow" in png.info
+
+
+def test_first_run_without_checkpoint_says_where_to_put_one(tmp_path: Path) -> None:
+    """A newcomer queues the default workflow with an empty models/ folder: the 400 says what to do."""
+    server = Server(tmp_path).start()
+    try:
+        reply = server.post_prompt(txt2img("model.safetensors"))
+        assert reply.status == 400
+        errors = reply.json()["node_errors"]["4"]["errors"]
+        message = errors[0]["message"] + " " + errors[0]["details"]
+        assert "No checkpoint found" in message and "checkpoints" in message
+        assert "demo-model" in message and "SDXL" in message
+    finally:
+        server.stop()
