@@ -57,7 +57,7 @@ def _mask(node_id: str, mask: torch.Tensor) -> torch.Tensor:
 Dimension = Annotated[int, Range(16, MAX_RESOLUTION, step=8)]
 
 
-@node("EmptyLatentImage", category="latent")
+@node("EmptyLatentImage", category="latent", display_name="Empty Latent Image")
 def empty_latent_image(width: Dimension = 512, height: Dimension = 512,
                        batch_size: Annotated[int, Range(1, 4096)] = 1) -> LatentResult:
     """A batch of zero latents for width×height images (4 channels, 1/8 resolution)."""
