@@ -12,7 +12,7 @@ from typing import Any
 
 from graph.registry import NodeRegistry
 from graph.spec import InputSpec, NodeSpec
-from graph.subgraphs import Flattener, SubgraphError
+from graph.subgraphs import Flattener, SubgraphError, link_fields
 from graph.workflow import Link, Workflow, WorkflowFormatError, WorkflowNode, json_type, short_repr
 
 #: Values ComfyUI's frontend stores after a seed widget ("control after generate"); never sent to the backend.
@@ -82,21 +82,13 @@ def _ui_links(raw_links: Any) -> dict[int, tuple[str, int, str, int]]:
         raise WorkflowFormatError(f"UI workflow: links must be an array, got {json_type(raw_links)}")
     links: dict[int, tuple[str, int, str, int]] = {}
     for raw in raw_links:
-        if isinstance(raw, list) and len(raw) >= 5:
-            link_id, origin, origin_slot, target, target_slot = raw[:5]
-        elif isinstance(raw, dict) and {"id", "origin_id", "origin_slot", "target_id", "target_slot"} <= raw.keys():
-            link_id, origin, origin_slot = raw["id"], raw["origin_id"], raw["origin_slot"]
-            target, target_slot = raw["target_id"], raw["target_slot"]
-        else:
-            raise WorkflowFormatError(
-                "UI workflow: a link is [id, origin_id, origin_slot, target_id, target_slot, type] or an object "
-                f"with those fields, got {short_repr(raw)}"
-            )
-        if not all(
-            isinstance(item, int) and not isinstance(item, bool) for item in (link_id, origin_slot, target_slot)
-        ):
-            raise WorkflowFormatError(f"UI workflow: link ids and slots must be integers, got {short_repr(raw)}")
-        links[link_id] = (str(origin), origin_slot, str(target), target_slot)
+        try:
+            link_id, fields = link_fields(raw)
+        except SubgraphError as error:
+            raise WorkflowFormatError(f"UI workflow: {error}, got {short_repr(raw)}") from error
+        if not isinstance(link_id, int) or isinstance(link_id, bool):
+            raise WorkflowFormatError(f"UI workflow: link ids must be integers, got {short_repr(raw)}")
+        links[link_id] = fields
     return links
 
 
