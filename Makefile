@@ -45,7 +45,7 @@ pytest: venv web browser-deps
 test: lint typecheck webtest pytest
 
 bench: venv
-	@echo "see bench/README.md"
+	@cat bench/README.md
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist
