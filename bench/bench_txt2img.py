@@ -33,13 +33,14 @@ from diffusion.types import DiffusionModel  # noqa: E402
 PROMPT, NEGATIVE = "a photo of a cat", "blurry"
 
 
-def _timed_method(method: Callable[..., Any], inside: list[float]) -> Callable[..., Any]:
+def _timed_method(method: Callable[..., Any], enter: Callable[[], None], leave: Callable[[], None]
+                  ) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        enter()
         try:
             return method(*args, **kwargs)
         finally:
-            inside[0] += time.perf_counter() - start
+            leave()
 
     return wrapper
 
@@ -101,12 +102,24 @@ def main() -> int:
     # Time spent inside the model modules during a whole run: the rest is the pipeline's own overhead, a
     # number that stays meaningful when the machine's load changes between runs.
     inside = [0.0]
-    entered: list[float] = []
-    for module in (unet, vae_module, text_encoder):
-        module.register_forward_pre_hook(lambda m, a: entered.append(time.perf_counter()))
-        module.register_forward_hook(lambda m, a, o: inside.__setitem__(0, inside[0] + time.perf_counter()
-                                                                           - entered.pop()))
-    vae_module.decode = _timed_method(vae_module.decode, inside)  # decode() does not go through forward()
+    depth = [0]
+    entered = [0.0]
+
+    def enter(*_: object) -> None:
+        if depth[0] == 0:
+            entered[0] = time.perf_counter()
+        depth[0] += 1
+
+    def leave(*_: object) -> None:
+        depth[0] -= 1
+        if depth[0] == 0:
+            inside[0] += time.perf_counter() - entered[0]
+
+    # The text tower's encoder is hooked too: our CLIP runs it directly (token embeddings are built by hand).
+    for module in (unet, text_encoder, clip.encoders[0].tower.encoder):
+        module.register_forward_pre_hook(enter)
+        module.register_forward_hook(leave)
+    vae_module.decode = _timed_method(vae_module.decode, enter, leave)  # decode() does not go through forward()
 
     def with_overhead(fn: Callable[[], object]) -> tuple[float, float]:
         inside[0] = 0.0
