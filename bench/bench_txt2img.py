@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -28,7 +28,6 @@ from parity_check import ensure_checkpoint  # noqa: E402  (sibling script)
 from diffusion.models.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.sampling.ksampler import sample  # noqa: E402
 from diffusion.text.tokenizer import clip_tokenizer  # noqa: E402
-from diffusion.types import DiffusionModel  # noqa: E402
 
 PROMPT, NEGATIVE = "a photo of a cat", "blurry"
 
@@ -72,7 +71,7 @@ def main() -> int:
 
     def ours() -> None:
         pos, neg = clip.encode(PROMPT), clip.encode(NEGATIVE)
-        out = sample(cast(DiffusionModel, model), seed=1, steps=args.steps, cfg=args.cfg, sampler_name="euler",
+        out = sample(model, seed=1, steps=args.steps, cfg=args.cfg, sampler_name="euler",
                      scheduler="normal", positive=[pos], negative=[neg], latent=latent)
         vae.decode(out["samples"])
 

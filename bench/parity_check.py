@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 
 from diffusion.models.checkpoint import load_checkpoint  # noqa: E402
 from diffusion.sampling.ksampler import sample  # noqa: E402
-from diffusion.types import DiffusionModel  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 CHECKPOINT = CACHE / "sd15_random.safetensors"
@@ -83,7 +82,7 @@ def main() -> int:
         reference = load_file(str(next(case.glob("*.latent"))))["latent_tensor"].float()
         t0 = time.perf_counter()
         latent = {"samples": torch.zeros(settings["batch_size"], 4, settings["height"] // 8, settings["width"] // 8)}
-        out = sample(cast(DiffusionModel, model), seed=settings["seed"], steps=settings["steps"], cfg=settings["cfg"],
+        out = sample(model, seed=settings["seed"], steps=settings["steps"], cfg=settings["cfg"],
                      sampler_name=settings["sampler_name"], scheduler=settings["scheduler"],
                      positive=[clip.encode(settings["positive"])], negative=[clip.encode(settings["negative"])],
                      latent=latent, denoise=settings["denoise"])["samples"]

@@ -25,13 +25,25 @@ PredictionType = Literal["epsilon", "v_prediction"]
 class DiffusionModel(Protocol):
     """The MODEL socket value: a denoising UNet plus what sampling needs to know about it."""
 
-    family: Family
-    prediction_type: PredictionType
-    #: ``alphas_cumprod`` of the training schedule (1000 values for SD), float64 or float32, on CPU.
-    alphas_cumprod: torch.Tensor
-    #: SD1/SD2: 0.18215, SDXL: 0.13025.
-    latent_scale_factor: float
-    latent_channels: int
+    # Read-only (properties) so that frozen dataclasses implement the protocol.
+    @property
+    def family(self) -> Family: ...
+
+    @property
+    def prediction_type(self) -> PredictionType: ...
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """The training schedule's ``alphas_cumprod`` (1000 values for SD), on CPU."""
+        ...
+
+    @property
+    def latent_scale_factor(self) -> float:
+        """SD1/SD2: 0.18215, SDXL: 0.13025."""
+        ...
+
+    @property
+    def latent_channels(self) -> int: ...
 
     def unet_for_sampling(self) -> AbstractContextManager[torch.nn.Module]:
         """Yield the diffusers ``UNet2DConditionModel`` with this model's patches (LoRA) applied.
