@@ -330,7 +330,8 @@ def test_open_comfyui_ui_workflow_file(page: Any, server_url: str, tmp_path: Pat
     path.write_text(json.dumps(comfyui_ui_workflow(ckpt)))
     page.get_by_test_id("open-file").set_input_files(str(path))
     page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 7")
-    assert page.locator(".react-flow__edge").count() == 9
+    # Edges are drawn once React Flow has measured the nodes' handles, a frame or more after the nodes.
+    page.wait_for_function("() => document.querySelectorAll('.react-flow__edge').length === 9", timeout=10_000)
     prompt = api_prompt(page)
     assert prompt["3"]["inputs"]["seed"] == 156680208700286
     assert prompt["3"]["inputs"]["steps"] == 3
@@ -558,6 +559,7 @@ def test_load_image_upload_and_preview(page: Any, server_url: str, tmp_path: Pat
 
 def test_reroute_inserted_on_a_link_keeps_the_prompt(page: Any, server_url: str) -> None:
     open_workflow(page, txt2img_prompt(checkpoint_name(server_url)), 7)
+    page.wait_for_selector('.react-flow__edge[data-id="e4.o:2-8.i:vae"] path', state="attached")
     point = page.evaluate(
         """() => {
              const edge = document.querySelector('.react-flow__edge[data-id="e4.o:2-8.i:vae"] path');
