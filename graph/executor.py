@@ -70,18 +70,6 @@ class HiddenValues:
     extra_pnginfo: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class NodeError:
-    """Why a job failed: the node, its type, the exception and the inputs it was called with."""
-
-    node_id: str
-    class_type: str
-    message: str
-    exception_type: str
-    traceback: tuple[str, ...] = ()
-    inputs: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass
 class JobResult:
     """The outcome of `Executor.run`."""
@@ -90,7 +78,8 @@ class JobResult:
     status: JobStatus
     #: UI output per output node id (`{"images": [...]}`), for the history.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    error: NodeError | None = None
+    #: Why it failed: the same record the NodeFailed event carried (node, type, exception, inputs).
+    error: NodeFailed | None = None
     #: Validation issues when the workflow was refused at run time.
     issues: list[ValidationIssue] = field(default_factory=list)
     executed: list[str] = field(default_factory=list)
@@ -156,8 +145,8 @@ class Executor:
         if issues:
             first = issues[0]
             message = "\n".join(issue.message for issue in issues)
-            error = NodeError(first.node_id or "", first.class_type or "", message, "ValidationError")
-            send(NodeFailed(job_id, error.node_id, error.class_type, message, error.exception_type))
+            error = NodeFailed(job_id, first.node_id or "", first.class_type or "", message, "ValidationError")
+            send(error)
             return JobResult(job_id, "failed", issues=issues, error=error)
         plan = self._plan(analysis.view, analysis.order, targets)
         send(NodesCached(job_id, tuple(plan.cached)))
@@ -361,7 +350,8 @@ class _Job:
         exception_type = (
             kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
         )
-        details = NodeError(
+        details = NodeFailed(
+            self.job_id,
             node.node_id,
             node.class_type,
             str(error) or kind.__name__,
@@ -372,17 +362,7 @@ class _Job:
         log.warning("job %s: node %s (%s) failed: %s", self.job_id, node.node_id, node.class_type, details.message)
         result.status = "failed"
         result.error = details
-        self.send(
-            NodeFailed(
-                self.job_id,
-                details.node_id,
-                details.class_type,
-                details.message,
-                details.exception_type,
-                details.traceback,
-                details.inputs,
-            )
-        )
+        self.send(details)
         return result
 
 
