@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,10 +163,16 @@ def failing(value: int = 1) -> dict[str, Any]:
 
 
 async def collect_ws(
-    server: Server, client_id: str, until_prompt: str | None = None, timeout: float = 60.0,
+    server: Server, client_id: str, until_prompt: str | Callable[[], str | None] | None = None, timeout: float = 60.0,
     ready: asyncio.Event | None = None,
 ) -> list[Any]:
-    """Messages received on /ws (text as dicts, binary as bytes) until `executing` with node null for a prompt."""
+    """Messages received on /ws (text as dicts, binary as bytes) until `executing` with node null for a prompt.
+
+    `until_prompt` may be a function: the id is then known only once the prompt has been submitted.
+    """
+    def done_prompt() -> str | None:
+        return until_prompt() if callable(until_prompt) else until_prompt
+
     received: list[Any] = []
     async with aiohttp.ClientSession() as session:
         url = f"{server.url}/ws?clientId={client_id}"
@@ -183,10 +190,26 @@ async def collect_ws(
                         break
                     data = json.loads(message.data)
                     received.append(data)
-                    if (until_prompt is not None and data["type"] == "executing"
-                            and data["data"]["node"] is None and data["data"]["prompt_id"] == until_prompt):
+                    target = done_prompt()
+                    if (target is not None and data["type"] == "executing" and data["data"]["node"] is None
+                            and data["data"]["prompt_id"] == target):
                         break
     return received
+
+
+async def run_and_follow(
+    server: Server, prompt: dict[str, Any], timeout: float = 60.0, **fields: Any
+) -> tuple[str, list[Any]]:
+    """As a ComfyUI client: connect /ws, POST /prompt with that client id, collect until the job's `executing: null`."""
+    client_id = new_id()
+    ready = asyncio.Event()
+    box: dict[str, str] = {}
+    listener = asyncio.create_task(collect_ws(server, client_id, lambda: box.get("id"), timeout, ready))
+    await ready.wait()
+    reply = await asyncio.to_thread(server.post_prompt, prompt, client_id=client_id, **fields)
+    assert reply.status == 200, reply.body
+    box["id"] = reply.json()["prompt_id"]
+    return box["id"], await listener
 
 
 def new_id() -> str:

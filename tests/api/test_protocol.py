@@ -15,37 +15,7 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from tests.api.server_harness import REPO, Server, chain, failing, new_id
-
-
-async def _run_and_follow(server: Server, prompt: dict[str, Any], **fields: Any) -> tuple[str, list[Any]]:
-    """Connect a websocket, submit `prompt` for it, and collect messages until the job's `executing: null`."""
-    client_id = new_id()
-    ready = asyncio.Event()
-    box: dict[str, str] = {}
-    listener = asyncio.create_task(_listen_until_done(server, client_id, box, ready))
-    await ready.wait()
-    reply = await asyncio.to_thread(server.post_prompt, prompt, client_id=client_id, **fields)
-    assert reply.status == 200, reply.body
-    box["id"] = reply.json()["prompt_id"]
-    return box["id"], await listener
-
-
-async def _listen_until_done(server: Server, client_id: str, box: dict[str, str], ready: asyncio.Event) -> list[Any]:
-    received: list[Any] = []
-    async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws?clientId={client_id}") as ws:
-        ready.set()
-        async with asyncio.timeout(60):
-            async for message in ws:
-                if message.type == aiohttp.WSMsgType.BINARY:
-                    received.append(message.data)
-                    continue
-                data = json.loads(message.data)
-                received.append(data)
-                if data["type"] == "executing" and data["data"]["node"] is None \
-                        and data["data"]["prompt_id"] == box.get("id"):
-                    return received
-    return received
+from tests.api.server_harness import REPO, Server, chain, failing, new_id, run_and_follow
 
 
 def _types(messages: list[Any], prompt_id: str) -> list[str]:
@@ -54,7 +24,7 @@ def _types(messages: list[Any], prompt_id: str) -> list[str]:
 
 def test_queue_follow_websocket_history_view(server: Server) -> None:
     fresh = int(time.time() * 1000) % 1_000_000  # a constant no earlier test used: nothing comes from the cache
-    prompt_id, messages = asyncio.run(_run_and_follow(server, chain(steps=3, preview=32, prefix="e2e", value=fresh)))
+    prompt_id, messages = asyncio.run(run_and_follow(server, chain(steps=3, preview=32, prefix="e2e", value=fresh)))
     types = _types(messages, prompt_id)
     assert types[0] == "execution_start"
     assert types[1] == "execution_cached"
@@ -88,7 +58,7 @@ def test_queue_follow_websocket_history_view(server: Server) -> None:
 
 def test_failing_node_reports_error_and_next_job_runs(server: Server) -> None:
     fresh = 500_000 + int(time.time() * 1000) % 400_000
-    prompt_id, messages = asyncio.run(_run_and_follow(server, failing(fresh)))
+    prompt_id, messages = asyncio.run(run_and_follow(server, failing(fresh)))
     errors = [m["data"] for m in messages if isinstance(m, dict) and m["type"] == "execution_error"]
     assert len(errors) == 1
     assert errors[0]["node_id"] == "2" and errors[0]["node_type"] == "StubFail"
@@ -120,7 +90,7 @@ def test_messages_go_only_to_the_submitting_client(server: Server) -> None:
         # collect_ws ends by timeout for the bystander; gather what it saw through a wrapper.
         seen: list[Any] = []
         async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws?clientId={new_id()}") as ws:
-            prompt_id, mine = await _run_and_follow(server, chain(steps=2, preview=16))
+            prompt_id, mine = await run_and_follow(server, chain(steps=2, preview=16))
             await asyncio.sleep(0.2)
             while True:
                 try:

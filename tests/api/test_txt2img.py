@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from PIL import Image
 
 from diffusion.models.tiny import install_demo_checkpoint
-from tests.api.server_harness import Server, new_id
+from tests.api.server_harness import Server, run_and_follow
 
 TXT2IMG_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage")
 
@@ -51,30 +50,9 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_txt2img_queue_websocket_history_view(model_server: Server) -> None:
-    client_id = new_id()
-
-    async def scenario() -> tuple[str, list[Any]]:
-        received: list[Any] = []
-        body = {"prompt": txt2img("tiny_sd1.safetensors"), "client_id": client_id,
-                "extra_data": {"extra_pnginfo": {"workflow": {"nodes": []}}}}
-        async with aiohttp.ClientSession() as session, \
-                session.ws_connect(f"{model_server.url}/ws?clientId={client_id}") as ws:
-            async with session.post(f"{model_server.url}/prompt", json=body) as reply:
-                assert reply.status == 200, await reply.text()
-                prompt_id = (await reply.json())["prompt_id"]
-            async with asyncio.timeout(240):
-                async for message in ws:
-                    if message.type == aiohttp.WSMsgType.BINARY:
-                        received.append(message.data)
-                        continue
-                    data = json.loads(message.data)
-                    received.append(data)
-                    if data["type"] == "executing" and data["data"]["node"] is None \
-                            and data["data"]["prompt_id"] == prompt_id:
-                        break
-        return prompt_id, received
-
-    prompt_id, received = asyncio.run(scenario())
+    prompt_id, received = asyncio.run(run_and_follow(
+        model_server, txt2img("tiny_sd1.safetensors"), timeout=240,
+        extra_data={"extra_pnginfo": {"workflow": {"nodes": []}}}))
     types = [m["type"] for m in received if isinstance(m, dict)]
     assert "execution_error" not in types, [m for m in received if isinstance(m, dict)]
     assert "execution_success" in types
