@@ -53,13 +53,14 @@ def serve(argv: list[str]) -> int:
     except folders.ExtraModelPathsError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    layout.ensure_layout()
-    layout.clean_temp()
     plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
     plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
     nodes.load_catalog(None)
     for directory in plugin_dirs:
         _load_plugins(directory)
+    # Only the model folders some registered node reads from (plugins included) are created.
+    layout.ensure_layout(folders.folder_uses(REGISTRY))
+    layout.clean_temp()
     for failure in REGISTRY.load_errors:
         logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)
     store = JobStore(layout.user_directory / JOB_DATABASE, config.history_size)
