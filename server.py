@@ -3,6 +3,7 @@
     python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
     python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
     python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+    python server.py stats                                what this checkout supports (stats.py)
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def _load_plugins(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: the CLI subcommands go to cli.main, everything else serves."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "stats":
+        import stats
+
+        return stats.main(args[1:])
     if args and args[0] in CLI_COMMANDS:
         import cli
 
