@@ -307,7 +307,8 @@ def test_fresh_layout_gets_the_templates_example_image(tmp_path: Path) -> None:
     example.unlink()
     layout.ensure_layout(["checkpoints", "clip"])  # an existing input folder is the user's: nothing is added back
     assert not example.exists()
-    assert sorted(path.name for path in (layout.base_directory / "models").iterdir()) == ["checkpoints", "text_encoders"]
+    created = sorted(path.name for path in (layout.base_directory / "models").iterdir())
+    assert created == ["checkpoints", "text_encoders"]
 
 
 def test_only_folders_some_node_reads_are_created(tmp_path: Path) -> None:
