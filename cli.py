@@ -104,12 +104,12 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
     layout = _configure_folders(args)
-    layout.ensure_layout()
     import nodes
     from graph.formats import WorkflowFormatError, load_workflow, to_native
     from graph.validate import validate
 
     registry = nodes.load_catalog(layout.custom_nodes_directories)
+    layout.ensure_layout(folders.folder_uses(registry))
     for failure in registry.load_errors:
         print(f"warning: node module {failure.module} did not load: {failure.message}", file=sys.stderr)
     data = read_workflow_file(args.workflow)
