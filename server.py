@@ -25,7 +25,9 @@ def serve(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from api import oplog
+
+    oplog.configure(config.log_level, config.log_format)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if config.cpu:
         os.environ["LATENT_LOOM_DEVICE"] = "cpu"  # read by diffusion.devices before any model loads
@@ -64,8 +66,22 @@ def serve(argv: list[str]) -> int:
     app = create_app(config, layout, EngineAdapter(REGISTRY), store)
     hosts = list(config.listen)
     shown = ", ".join(f"http://{'[' + h + ']' if ':' in h else h}:{config.port}" for h in hosts)
+    from diffusion.devices import default_device
+
+    device = str(default_device())
+    pending = store.pending_count()
+    oplog.log.info(
+        "Latent Loom started: serving on %s; base directory %s; device %s; %d node types; %d jobs queued",
+        shown, layout.base_directory, device, len(REGISTRY), pending,
+        extra={"event": "started", "address": shown, "base_directory": str(layout.base_directory),
+               "device": device, "node_count": len(REGISTRY), "pending": pending},
+    )
+    # Kept on stdout too: scripts and the README wait for this line.
     print(f"Latent Loom: serving on {shown}", flush=True)
+    # aiohttp turns SIGINT and SIGTERM into a graceful stop: create_app's shutdown hook interrupts the running
+    # step, leaves pending jobs in the SQLite queue and logs what it did (api/app.py).
     web.run_app(app, host=hosts, port=config.port, print=None, access_log=None, shutdown_timeout=5.0)
+    oplog.log.info("Latent Loom stopped", extra={"event": "stopped"})
     return 0
 
 

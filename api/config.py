@@ -7,6 +7,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.oplog import LOG_FORMATS, LOG_LEVELS
+
 DEFAULT_PORT = 8188
 #: ComfyUI's default upload limit (100 MB).
 DEFAULT_MAX_UPLOAD_MB = 100.0
@@ -49,6 +51,9 @@ class ServerConfig:
     #: Messages buffered per websocket client; a client that falls further behind is disconnected.
     ws_buffer: int = 1024
     web_root: Path | None = None
+    #: ComfyUI's --verbose levels (--quiet is WARNING); --log-format json writes one object per line.
+    log_level: str = "INFO"
+    log_format: str = "text"
     extra_flags: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -121,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-json-size", type=float, default=DEFAULT_MAX_JSON_MB, help="MB")
     parser.add_argument("--history-size", type=int, default=DEFAULT_HISTORY_SIZE)
     parser.add_argument("--web-root", type=Path, help="the built editor (default: web/dist)")
+    parser.add_argument(
+        "--verbose", default="INFO", const="DEBUG", nargs="?", choices=LOG_LEVELS,
+        help="log level (as ComfyUI: the bare flag means DEBUG)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (--verbose WARNING)")
+    parser.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                        help="text lines for people, or json: one object per line with the fields as keys")
     return parser
 
 
@@ -148,6 +160,8 @@ def config_from_args(argv: list[str]) -> ServerConfig:
         max_json_bytes=int(args.max_json_size * 1024 * 1024),
         history_size=args.history_size,
         web_root=args.web_root,
+        log_level="WARNING" if args.quiet else args.verbose,
+        log_format=args.log_format,
     )
     config.check()
     return config

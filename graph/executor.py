@@ -30,6 +30,7 @@ from graph.events import (
     Progress,
 )
 from graph.registry import NodeRegistry
+from graph.sockets import SocketTypes
 from graph.spec import NodeSpec, Outputs
 from graph.validate import Limits, ValidationIssue, analyse, ancestors_and_self, check_value
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
@@ -269,7 +270,7 @@ class _Job:
             token = runtime.install(_NodeRuntime(self, node_id))
             try:
                 kwargs = self._arguments(spec, node)
-                values, ui = _unpack(spec, spec.function(**kwargs))
+                values, ui = _unpack(spec, spec.function(**kwargs), registry.socket_types)
             except runtime.Interrupted:
                 return self._interrupted(result, node_id)
             except Exception as error:
@@ -366,13 +367,20 @@ class _Job:
         return result
 
 
-def _unpack(spec: NodeSpec, record: Any) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+def _unpack(spec: NodeSpec, record: Any, socket_types: SocketTypes) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     if not isinstance(record, spec.output_type):
         raise TypeError(
             f"node {spec.node_id} returned {type(record).__name__}, expected its output record "
             f"{spec.output_type.__name__}"
         )
     values = tuple(getattr(record, output.name) for output in spec.outputs)
+    for output, value in zip(spec.outputs, values, strict=True):
+        kind = socket_types.get(output.type_name)
+        if kind is not None and not kind.accepts(value):
+            raise TypeError(
+                f"node {spec.node_id} returned a {type(value).__name__} on output {output.name!r}, expected a "
+                f"{output.type_name} ({kind.python_class_name})"
+            )
     ui = getattr(record, "ui", None) if isinstance(record, Outputs) else None
     if ui is not None and not isinstance(ui, dict):
         raise TypeError(f"node {spec.node_id} returned a ui of type {type(ui).__name__}, expected a dict or None")

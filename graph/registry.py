@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph.sockets import is_known_socket_type
+from graph.sockets import SOCKET_TYPES, SocketTypes
 from graph.spec import InputSpec, NodeDefinitionError, NodeSpec
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,12 @@ class NodeRegistry:
 
     specs: dict[str, NodeSpec] = field(default_factory=dict)
     load_errors: list[ModuleLoadError] = field(default_factory=list)
+    #: The vocabulary its nodes' sockets are checked against (definitions, links, output values).
+    socket_types: SocketTypes = SOCKET_TYPES
 
     def register(self, spec: NodeSpec) -> None:
         """Check `spec` against the rules of the node API and add it."""
-        check_spec(spec)
+        check_spec(spec, self.socket_types)
         existing = self.specs.get(spec.node_id)
         if existing is not None and existing.function is not spec.function:
             if existing.module == spec.module and existing.function.__qualname__ == spec.function.__qualname__:
@@ -92,24 +94,24 @@ class NodeRegistry:
         return True
 
 
-def check_spec(spec: NodeSpec) -> None:
+def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None:
     """The rules every node satisfies; raises NodeDefinitionError naming the node and the input."""
     where = f"node {spec.node_id!r} ({spec.module})"
     if not spec.node_id or not spec.node_id.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise NodeDefinitionError(f"{where}: ids are non-empty identifiers, got {spec.node_id!r}")
     for input_spec in spec.inputs:
-        _check_input(where, input_spec)
+        _check_input(where, input_spec, socket_types)
     for output in spec.outputs:
-        if not is_known_socket_type(output.type_name):
+        if not socket_types.is_known(output.type_name):
             raise NodeDefinitionError(f"{where}: output {output.name!r} has unknown socket type {output.type_name!r}")
     if not spec.outputs and not spec.output_node:
         raise NodeDefinitionError(f"{where}: a node without outputs must be an output node")
 
 
-def _check_input(where: str, spec: InputSpec) -> None:
+def _check_input(where: str, spec: InputSpec, socket_types: SocketTypes) -> None:
     label = f"{where}: input {spec.name!r}"
     if spec.is_socket:
-        if not is_known_socket_type(spec.type_name):
+        if not socket_types.is_known(spec.type_name):
             raise NodeDefinitionError(f"{label} has unknown socket type {spec.type_name!r}")
         return
     if spec.section == "hidden":

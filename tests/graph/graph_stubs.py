@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from graph.registry import NodeRegistry
 from graph.runtime import check_interrupt, report_progress
-from graph.sockets import Socket, register_socket_type
+from graph.sockets import SOCKET_TYPES, Socket, register_socket_type
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import (
     MAX_RESOLUTION,
@@ -25,7 +25,8 @@ from graph.widgets import (
 
 register_socket_type("NUMBER")
 
-STUBS = NodeRegistry()
+#: Stub values are strings and numbers: the vocabulary's names without its Python classes.
+STUBS = NodeRegistry(socket_types=SOCKET_TYPES.untyped())
 CALLS: list[str] = []
 CHECKPOINTS = ["sd15.safetensors", "sdxl.safetensors"]
 INPUT_IMAGES = ["example.png", "cat.png"]
