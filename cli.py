@@ -104,13 +104,13 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
     layout = _configure_folders(args)
-    layout.ensure_layout()
     import nodes
     from graph.formats import WorkflowFormatError, load_workflow, to_native
     from graph.registry import REGISTRY
     from graph.validate import validate
 
     nodes.load_catalog(None)
+    layout.ensure_layout(folders.folder_uses(REGISTRY))
     for failure in REGISTRY.load_errors:
         print(f"warning: node module {failure.module} did not load: {failure.message}", file=sys.stderr)
     data = read_workflow_file(args.workflow)

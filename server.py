@@ -3,6 +3,7 @@
     python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
     python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
     python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+    python server.py stats                                what this checkout supports (stats.py)
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ def serve(argv: list[str]) -> int:
     except folders.ExtraModelPathsError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    layout.ensure_layout()
-    layout.clean_temp()
     plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
     plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
     nodes.load_catalog(None)
     for directory in plugin_dirs:
         _load_plugins(directory)
+    # Only the model folders some registered node reads from (plugins included) are created.
+    layout.ensure_layout(folders.folder_uses(REGISTRY))
+    layout.clean_temp()
     for failure in REGISTRY.load_errors:
         logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)
     store = JobStore(layout.user_directory / JOB_DATABASE, config.history_size)
@@ -98,6 +100,10 @@ def _load_plugins(directory: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: the CLI subcommands go to cli.main, everything else serves."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "stats":
+        import stats
+
+        return stats.main(args[1:])
     if args and args[0] in CLI_COMMANDS:
         import cli
 

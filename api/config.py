@@ -39,7 +39,8 @@ class ServerConfig:
     extra_model_paths_config: tuple[Path, ...] = ()
     custom_nodes_directory: Path | None = None
     cpu: bool = False
-    preview_method: str = "auto"
+    #: ComfyUI's default: no binary previews unless a client asks (api/hub.py PREVIEW_FLAG).
+    preview_method: str = "none"
     preview_size: int = 512
     access_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -113,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[])
     parser.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
     parser.add_argument("--cpu", action="store_true", help="run everything on the CPU")
-    parser.add_argument("--preview-method", default="auto", choices=PREVIEW_METHODS)
+    parser.add_argument(
+        "--preview-method", default="none", choices=PREVIEW_METHODS,
+        help="step previews for every websocket client (default none: only clients that ask get them)",
+    )
     parser.add_argument("--preview-size", type=int, default=512)
     parser.add_argument("--access-token", help="required on every request when set (needed beyond loopback)")
     parser.add_argument(

@@ -238,16 +238,10 @@ class Worker:
             else:
                 self._post(self.hub.send, message.type, message.data, job.client_id)
         preview = running.translator.preview(event)
-        if preview is not None and self.preview_method != "none" and self._has_audience(job):
-            self._post(self.hub.send_binary, self._encode_preview(preview), job.client_id)
-
-    def _has_audience(self, job: Job) -> bool:
-        """Whether anyone would receive this job's previews (encoding them for nobody wastes the worker's time).
-
-        Read from the worker thread without the loop: a stale answer costs one preview at most.
-        """
-        clients = self.hub.clients
-        return bool(clients) if job.client_id is None else job.client_id in clients
+        everyone = self.preview_method != "none"
+        # Encoding previews for nobody wastes the worker's time, so ask the hub first (a stale answer costs one).
+        if preview is not None and self.hub.preview_audience(job.client_id, everyone):
+            self._post(self.hub.send_preview, self._encode_preview(preview), job.client_id, everyone)
 
     def _set_node(self, prompt_id: str, node: str | None) -> None:
         if self.hub.running is not None and self.hub.running.prompt_id == prompt_id:

@@ -19,6 +19,8 @@ from nodes.sockets import CLIP, CONTROL_NET, MODEL, VAE
 LoraStrength = Annotated[float, Range(-100.0, 100.0, step=0.01)]
 
 EMBEDDING_EXTENSIONS = ("", ".safetensors", ".pt", ".bin")
+# Prompts name embeddings as `embedding:NAME`; no combo lists them, so the folder is declared here.
+folders.declare_reader("embeddings", "every text encoder (embedding:NAME in a prompt)")
 
 
 def _files(kind: str) -> Callable[[], list[str]]:
