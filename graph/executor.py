@@ -292,7 +292,6 @@ class _Job:
     def _arguments(self, spec: NodeSpec, node: WorkflowNode) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         by_name = spec.inputs_by_name
-        linked_widgets = False
         for name, value in node.inputs.items():
             item = by_name.get(name)
             if item is None:
@@ -300,7 +299,6 @@ class _Job:
             if type(value) is Link:
                 kwargs[name] = linked = self.values[value.node_id][value.output]
                 if not item.is_socket:  # a widget fed by a link: its value is checked now, as strictly
-                    linked_widgets = True
                     problems = check_value(spec, name, linked, limits=self.executor.limits, node_id=node.node_id)
                     if problems:
                         raise InvalidLinkedValue(problems[0].message)
@@ -315,11 +313,6 @@ class _Job:
                 kwargs[item.name] = self._hidden(item.hidden.kind, node.node_id)
             elif not item.has_default:
                 kwargs[item.name] = None  # an optional input left unconnected
-        if linked_widgets and spec.validate is not None:  # the node's own check, now that every value is known
-            widgets = {name: value for name, value in kwargs.items() if not by_name[name].is_socket}
-            problem = spec.validate(widgets)
-            if problem is not None:
-                raise InvalidLinkedValue(f"node {node.node_id} ({node.class_type}): {problem}")
         return kwargs
 
     def _hidden(self, kind: str, node_id: str) -> Any:
