@@ -40,7 +40,6 @@ def serve(argv: list[str]) -> int:
     from api.app import create_app
     from api.engine import EngineAdapter
     from api.store import JobStore
-    from graph.registry import REGISTRY
 
     try:
         layout = folders.configure(
@@ -56,16 +55,14 @@ def serve(argv: list[str]) -> int:
         return 2
     plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
     plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
-    nodes.load_catalog(None)
-    for directory in plugin_dirs:
-        _load_plugins(directory)
+    registry = nodes.load_catalog(plugin_dirs)
     # Only the model folders some registered node reads from (plugins included) are created.
-    layout.ensure_layout(folders.folder_uses(REGISTRY))
+    layout.ensure_layout(folders.folder_uses(registry))
     layout.clean_temp()
-    for failure in REGISTRY.load_errors:
+    for failure in registry.load_errors:
         logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)
     store = JobStore(layout.user_directory / JOB_DATABASE, config.history_size)
-    app = create_app(config, layout, EngineAdapter(REGISTRY), store)
+    app = create_app(config, layout, EngineAdapter(registry), store)
     hosts = list(config.listen)
     shown = ", ".join(f"http://{'[' + h + ']' if ':' in h else h}:{config.port}" for h in hosts)
     from diffusion.devices import default_device
@@ -74,9 +71,9 @@ def serve(argv: list[str]) -> int:
     pending = store.pending_count()
     oplog.log.info(
         "Latent Loom started: serving on %s; base directory %s; device %s; %d node types; %d jobs queued",
-        shown, layout.base_directory, device, len(REGISTRY), pending,
+        shown, layout.base_directory, device, len(registry), pending,
         extra={"event": "started", "address": shown, "base_directory": str(layout.base_directory),
-               "device": device, "node_count": len(REGISTRY), "pending": pending},
+               "device": device, "node_count": len(registry), "pending": pending},
     )
     # Kept on stdout too: scripts and the README wait for this line.
     print(f"Latent Loom: serving on {shown}", flush=True)
@@ -85,16 +82,6 @@ def serve(argv: list[str]) -> int:
     web.run_app(app, host=hosts, port=config.port, print=None, access_log=None, shutdown_timeout=5.0)
     oplog.log.info("Latent Loom stopped", extra={"event": "stopped"})
     return 0
-
-
-def _load_plugins(directory: Path) -> None:
-    from graph.registry import REGISTRY
-
-    if directory.is_dir():
-        for entry in sorted(directory.iterdir()):
-            is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
-            if is_module and not entry.name.startswith(("_", ".")):
-                REGISTRY.load_file(entry)
 
 
 def main(argv: list[str] | None = None) -> int:

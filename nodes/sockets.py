@@ -32,3 +32,8 @@ IMAGE = Annotated[torch.Tensor, Socket("IMAGE")]
 MASK = Annotated[torch.Tensor, Socket("MASK")]
 CONTROL_NET = Annotated[ControlNet, Socket("CONTROL_NET")]
 SIGMAS = Annotated[torch.Tensor, Socket("SIGMAS")]
+#: Widget value types as outputs (GetImageSize, primitives): links from them feed widget inputs of the same type.
+INT = Annotated[int, Socket("INT")]
+FLOAT = Annotated[float, Socket("FLOAT")]
+STRING = Annotated[str, Socket("STRING")]
+BOOLEAN = Annotated[bool, Socket("BOOLEAN")]

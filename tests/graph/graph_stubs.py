@@ -226,31 +226,6 @@ def scale(
     return Number(value=x * factor + bias)
 
 
-def _steps_in_order(values: Any) -> str | None:
-    start, end = values.get("start_at_step", 0), values.get("end_at_step", 10000)
-    if start > end:
-        return f"start_at_step {start} is after end_at_step {end}"
-    return None
-
-
-@node("StepWindow", category="test", registry=STUBS, validate=_steps_in_order)
-def step_window(
-    x: Annotated[int, Socket("NUMBER")],
-    start_at_step: Annotated[int, Range(0, 10000)] = 0,
-    end_at_step: Annotated[int, Range(0, 10000)] = 10000,
-) -> Number:
-    return Number(value=x)
-
-
-def _broken_check(values: Any) -> str | None:
-    raise ZeroDivisionError("division by zero")
-
-
-@node("Grumpy", category="test", registry=STUBS, validate=_broken_check)
-def grumpy(x: Annotated[int, Socket("NUMBER")]) -> Number:
-    return Number(value=x)
-
-
 @node("Liar", category="test", registry=STUBS)
 def liar(x: Annotated[int, Socket("NUMBER")]) -> Number:
     return x  # type: ignore[return-value]  # deliberately wrong: the executor must catch it
