@@ -9,6 +9,8 @@ Semantics follow ComfyUI (behaviour, not code):
   cross-attention contexts of different lengths are tiled to their least common multiple (softmax over
   repeated keys is unchanged);
 * CFG: ``uncond + (cond − uncond)·cfg`` (Ho & Salimans 2022, arXiv:2207.12598); cfg = 1 skips the negative;
+* InstructPix2Pix / inpainting models: each entry's concat channels (diffusion/sampling/concat.py) are appended
+  to the scaled UNet input, cropped to the entry's area;
 * ControlNet residuals (Zhang et al. 2023, arXiv:2302.05543) are summed over the hint chain, scaled by
   strength, active only between ``start_percent`` and ``end_percent`` of the σ range.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 
+from diffusion.sampling.concat import ConcatSource, check_entries, concat_for, unet_variant
 from diffusion.sampling.latent_ops import center_crop, resize
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.types import Conditioning, ConditioningEntry, ControlHint
@@ -40,6 +43,8 @@ class _Entry:
     pooled: torch.Tensor | None
     time_ids: torch.Tensor | None
     control: ControlHint | None
+    #: Extra UNet input channels (InstructPix2Pix image, inpainting mask + image), whole latent, or None.
+    concat: torch.Tensor | None = None
 
 
 def repeat_to_batch(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -129,6 +134,7 @@ class CFGDenoiser:
         refiner: bool = False,
         downscale: int = 8,
         interrupt: Callable[[], None] | None = None,
+        concat: ConcatSource | None = None,
     ) -> None:
         if not positive:
             raise ValueError("positive: expected at least one conditioning entry, received an empty list")
@@ -145,9 +151,13 @@ class CFGDenoiser:
         latent_hw = (int(latent_shape[2]), int(latent_shape[3]))
         self.needs_added = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
         entries = [(e, False) for e in positive] + ([] if self.skip_uncond else [(e, True) for e in negative])
+        variant = unet_variant(unet, int(latent_shape[1]))
+        check_entries(variant, [("negative" if u else "positive", e) for e, u in entries], int(latent_shape[1]))
+        concat = concat or ConcatSource()
         self.entries: list[_Entry] = []
         for entry, is_uncond in entries:
             area = _area_in_cells(entry, latent_hw, downscale)
+            extra = concat_for(entry, variant, latent_shape, concat)
             time_ids = None
             if self.needs_added:
                 if entry.pooled_output is None:
@@ -160,6 +170,7 @@ class CFGDenoiser:
                 cross_attn=entry.cross_attn.to(device, dtype), pooled=(
                     entry.pooled_output.to(device, dtype) if entry.pooled_output is not None else None),
                 time_ids=time_ids, control=entry.control,
+                concat=None if extra is None else extra.to(device, dtype),
             ))
         self.batches = self._plan_batches()
         self._hint_cache: dict[tuple[int, int, int], torch.Tensor] = {}
@@ -229,6 +240,11 @@ class CFGDenoiser:
             if residuals is not None:
                 kwargs["down_block_additional_residuals"] = residuals[0]
                 kwargs["mid_block_additional_residual"] = residuals[1]
+        if group[0].concat is not None:
+            # After the ControlNet: it sees the plain latent, the UNet the latent plus the concat channels.
+            parts = [e.concat[:, :, e.area[2]:e.area[2] + h, e.area[3]:e.area[3] + w] for e in group
+                     if e.concat is not None]
+            x_in = torch.cat([x_in, torch.cat(parts)], dim=1)
         out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
         return list(out.float().chunk(len(group)))
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from diffusion.sampling.concat import ConcatSource
 from diffusion.sampling.guidance import CFGDenoiser
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler, prepare_noise
@@ -29,6 +30,23 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class GuidanceContext:
+    """What a guidance strategy needs to build its denoiser inside :func:`run_sampler`."""
+
+    unet: torch.nn.Module
+    model_sampling: ModelSampling
+    latent_shape: torch.Size
+    dtype: torch.dtype
+    device: torch.device
+    concat: ConcatSource
+    interrupt: Callable[[], None] | None
+    refiner: bool = False
+
+
+GuidanceFactory = Callable[[GuidanceContext], Denoiser]
 
 
 def model_sampling_for(model: DiffusionModel) -> ModelSampling:
@@ -145,21 +163,31 @@ def run_sampler(
     noise_mask: torch.Tensor | None = None,
     progress: ProgressCallback | None = None,
     interrupt: Callable[[], None] | None = None,
+    guidance: GuidanceFactory | None = None,
 ) -> torch.Tensor:
-    """Sample from raw start noise and a raw latent along ``sigmas``; returns the raw latent on the CPU."""
+    """Sample from raw start noise and a raw latent along ``sigmas``; returns the raw latent on the CPU.
+
+    ``guidance`` builds the denoiser from the UNet (default: CFG over ``positive``/``negative`` with ``cfg``).
+    """
     spec = get_sampler(sampler_name)
     device = model.device
     scale = model.latent_scale_factor
     latent_in = (latent_image * scale).to(device)
     noise = noise.to(device)
     sigmas = sigmas.to(device)
+    mask = None if noise_mask is None else prepare_mask(noise_mask, noise.shape).to(device)
     with model.unet_for_sampling() as unet:
-        denoiser: Denoiser = CFGDenoiser(
-            unet, ms, positive, negative, cfg, latent_shape=noise.shape, dtype=model.dtype, device=device,
-            refiner=model.family == "sdxl_refiner", interrupt=interrupt,
-        )
-        if noise_mask is not None:
-            mask = prepare_mask(noise_mask, noise.shape).to(device)
+        concat = ConcatSource(latent_image=latent_in, denoise_mask=mask, scale=scale)
+        denoiser: Denoiser
+        if guidance is not None:
+            denoiser = guidance(GuidanceContext(unet, ms, noise.shape, model.dtype, device, concat, interrupt,
+                                                refiner=model.family == "sdxl_refiner"))
+        else:
+            denoiser = CFGDenoiser(
+                unet, ms, positive, negative, cfg, latent_shape=noise.shape, dtype=model.dtype, device=device,
+                refiner=model.family == "sdxl_refiner", interrupt=interrupt, concat=concat,
+            )
+        if mask is not None:
             inpaint_noise = noise
             if spec.random_inpaint_noise:
                 generator = torch.Generator().manual_seed((seed + 1) % 2**64)
