@@ -13,22 +13,16 @@ import torch
 import torch.nn.functional as F
 
 from diffusion.sampling.concat import CONCAT_KIND, CONCAT_LATENT, CONCAT_MASK
-from diffusion.types import Conditioning, VaeModel
-from graph.sockets import Socket
+from diffusion.types import Conditioning
 from graph.spec import Outputs, node
 from graph.widgets import Tooltip
-
-ConditioningValue = Annotated[Conditioning, Socket("CONDITIONING")]
-VaeInput = Annotated[VaeModel, Socket("VAE")]
-ImageInput = Annotated[torch.Tensor, Socket("IMAGE")]
-MaskInput = Annotated[torch.Tensor, Socket("MASK")]
-LatentDict = dict[str, Any]
+from nodes.sockets import CONDITIONING, IMAGE, LATENT, MASK, VAE, LatentDict
 
 
 class EditConditioning(Outputs):
-    positive: ConditioningValue
-    negative: ConditioningValue
-    latent: Annotated[LatentDict, Socket("LATENT")]
+    positive: CONDITIONING
+    negative: CONDITIONING
+    latent: LATENT
 
 
 def _pixels(node_id: str, pixels: torch.Tensor) -> torch.Tensor:
@@ -53,7 +47,7 @@ def _with_values(conditioning: Conditioning, values: dict[str, Any]) -> Conditio
 
 @node("InstructPixToPixConditioning", category="conditioning/instructpix2pix")
 def instruct_pix_to_pix_conditioning(
-    positive: ConditioningValue, negative: ConditioningValue, vae: VaeInput, pixels: ImageInput
+    positive: CONDITIONING, negative: CONDITIONING, vae: VAE, pixels: IMAGE
 ) -> EditConditioning:
     """Attach the image to edit to both conditionings (for InstructPix2Pix models); the latent is an empty one
     of the image's size. For three-way guidance, give DualCFGGuider's negative the plain negative prompt."""
@@ -67,11 +61,11 @@ def instruct_pix_to_pix_conditioning(
 
 @node("InpaintModelConditioning", category="conditioning/inpaint")
 def inpaint_model_conditioning(
-    positive: ConditioningValue,
-    negative: ConditioningValue,
-    vae: VaeInput,
-    pixels: ImageInput,
-    mask: MaskInput,
+    positive: CONDITIONING,
+    negative: CONDITIONING,
+    vae: VAE,
+    pixels: IMAGE,
+    mask: MASK,
     noise_mask: Annotated[bool, Tooltip(
         "Add a noise mask to the latent so sampling will only happen within the mask. "
         "Might improve results or completely break things depending on the model.")] = True,
