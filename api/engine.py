@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from api.redact import redact_json
 from api.store import Job
 from graph.executor import Executor, HiddenValues, InterruptFlag
 from graph.formats import WorkflowFormatError, load_workflow, to_api_prompt, to_native
@@ -19,7 +20,7 @@ class PromptRejected(Exception):
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(str(body.get("error", {}).get("message", "invalid prompt")))
-        self.body = body
+        self.body = redact_json(body)  # a refusal names folders relative to the base directory, never by path
 
 
 def format_error_body(error: WorkflowFormatError) -> dict[str, Any]:

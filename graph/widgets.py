@@ -39,6 +39,9 @@ class Text:
     max_length: int = DEFAULT_MAX_TEXT_LENGTH
     dynamic_prompts: bool = False
     placeholder: str = ""
+    #: A check of the text made at validation, before anything runs: returns why the value is refused, or None.
+    #: File-name prefixes use it (folders.output_prefix_problem), so `../x` fails before a sampling run.
+    check: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def write_images(
 @node("SaveImage", category="image", display_name="Save Image", effects=Effects.WRITES_FILES)
 def save_image(
     images: IMAGE,
-    filename_prefix: Annotated[str, Text()] = "ComfyUI",
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "ComfyUI",
     prompt: PromptGraph = None,
     extra_pnginfo: ExtraPngInfo = None,
 ) -> NoOutputs:

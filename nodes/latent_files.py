@@ -32,7 +32,7 @@ class Latent(Outputs):
 @node("SaveLatent", category="_for_testing", effects=Effects.WRITES_FILES)
 def save_latent_node(
     samples: LATENT,
-    filename_prefix: Annotated[str, Text()] = "latents/ComfyUI",
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "latents/ComfyUI",
     prompt: Annotated[dict[str, Any] | None, Hidden("PROMPT")] = None,
     extra_pnginfo: Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")] = None,
 ) -> NoOutputs:
