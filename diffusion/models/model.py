@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from diffusion.models.model_options import NO_OPTIONS, ModelOptions, hooks_installed
 from diffusion.models.patches import WeightPatch, applied
 from diffusion.types import Family, ModelVariant, PredictionType
 
@@ -63,6 +64,8 @@ class UnetModel:
     #: Where it came from (file fingerprint) — for cache keys and messages.
     source: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Sampling-time patches (FreeU, RescaleCFG, ModelSamplingDiscrete, ...): no weights are copied.
+    options: ModelOptions = NO_OPTIONS
 
     def unet_for_sampling(self) -> AbstractContextManager[torch.nn.Module]:
         """The diffusers UNet with this value's patches applied; base weights restored on exit."""
@@ -70,12 +73,17 @@ class UnetModel:
 
     @contextmanager
     def _applied(self) -> Iterator[torch.nn.Module]:
-        with applied(self.unet, self.patches) as module:
+        # ``applied`` holds the module lock for the whole block, so hooks never leak into another job.
+        with applied(self.unet, self.patches) as module, hooks_installed(module, self.options.unet_hooks):
             yield module
 
     def with_patches(self, patches: tuple[WeightPatch, ...]) -> UnetModel:
         """A new MODEL value sharing the base UNet, with ``patches`` added to this value's."""
         return replace(self, patches=self.patches + patches)
+
+    def with_options(self, options: ModelOptions) -> UnetModel:
+        """A new MODEL value sharing the base UNet and weight patches, with other sampling-time options."""
+        return replace(self, options=options)
 
     @property
     def device(self) -> torch.device:

@@ -1,67 +1,92 @@
 """Three-way guidance over (cond1, cond2, negative): ComfyUI's DualCFGGuider, InstructPix2Pix's two scales.
 
-With ε_n, ε_2, ε_1 the predictions for negative, cond2 and cond1 (Brooks et al. 2023, arXiv:2211.09800, eq. 3,
-with cond1 = text + image, cond2 = image only, negative = neither):
+With D_n, D_2, D_1 the x0 estimates for negative, cond2 and cond1 (Brooks et al. 2023, arXiv:2211.09800,
+eq. 3, with cond1 = text + image, cond2 = image only, negative = neither; behaviour as ComfyUI's Guider_DualCFG):
 
-* regular: ``ε_n + cfg_cond2_negative·(ε_2 − ε_n) + cfg_conds·(ε_1 − ε_2)``;
-* nested:  ``ε_n + cfg_cond2_negative·(ε_2 + cfg_conds·(ε_1 − ε_2) − ε_n)``.
+* regular: ``D_n + cfg_cond2_negative·(D_2 − D_n) + cfg_conds·(D_1 − D_2)``;
+* nested:  ``D_n + cfg_cond2_negative·(D_2 + cfg_conds·(D_1 − D_2) − D_n)``.
 
-Both are affine with weights summing to 1, so they are applied to the denoised (x0) predictions, which equals
-applying them to ε. As in ComfyUI, regular guidance skips the negative when cfg_cond2_negative is 1 and also
-cond2 when cfg_conds is 1 too (their weights are then 0).
+Both are affine with weights summing to 1, so applying them to x0 equals applying them to ε (diffusers'
+pipeline). Regular guidance skips the negative when cfg_cond2_negative is 1, and cond2 too when cfg_conds is
+also 1 (their weights are then 0). The MODEL's CFG patches (RescaleCFG, PAG, ...) act on the inner
+(cond2 vs negative) step, as in ComfyUI.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from diffusion.sampling.guidance import CFGDenoiser
-from diffusion.sampling.ksampler import GuidanceContext, ProgressCallback, model_sampling_for, run_sampler
+from diffusion.models.model_options import CfgArgs, PostCfgArgs, UnetHook, hooks_installed, options_of
+from diffusion.sampling.guidance import CondPredictor
+from diffusion.sampling.guiders import GuideContext
+from diffusion.sampling.samplers import Denoiser
 from diffusion.types import Conditioning, DiffusionModel
+
+_COND1, _COND2, _NEGATIVE = 0, 1, 2
 
 
 class DualCFGDenoiser:
-    """D(x; σ) for three conditionings: one single-conditioning denoiser each, combined as above."""
+    """D(x; σ) for three conditionings evaluated in batched UNet calls (one CondPredictor, three slots)."""
 
-    def __init__(self, ctx: GuidanceContext, cond1: Conditioning, cond2: Conditioning, negative: Conditioning,
-                 cfg_conds: float, cfg_cond2_negative: float, *, nested: bool) -> None:
-        self.cfg1, self.cfg2, self.nested = float(cfg_conds), float(cfg_cond2_negative), nested
-        skip_negative = not nested and math.isclose(self.cfg2, 1.0)
+    def __init__(self, guider: DualCFGGuider, ctx: GuideContext) -> None:
+        self.cfg1, self.cfg2, self.nested = float(guider.cfg_conds), float(guider.cfg_cond2_negative), guider.nested
+        skip_negative = not self.nested and math.isclose(self.cfg2, 1.0)
         skip_middle = skip_negative and math.isclose(self.cfg1, 1.0)
-
-        def single(conditioning: Conditioning, name: str) -> CFGDenoiser:
-            # cfg 1 evaluates the conditioning alone; errors name it as the guider's input.
-            try:
-                return CFGDenoiser(ctx.unet, ctx.model_sampling, conditioning, [], 1.0,
-                                   latent_shape=ctx.latent_shape, dtype=ctx.dtype, device=ctx.device,
-                                   refiner=ctx.refiner, interrupt=ctx.interrupt, concat=ctx.concat)
-            except ValueError as exc:
-                raise ValueError(str(exc).replace("positive", name, 1)) from exc
-
-        self.cond1 = single(cond1, "cond1")
-        self.cond2 = None if skip_middle else single(cond2, "cond2")
-        self.negative = None if skip_negative else single(negative, "negative")
+        for name, conditioning in (("cond1", guider.cond1), ("cond2", guider.cond2), ("negative", guider.negative)):
+            if not conditioning:
+                raise ValueError(f"DualCFGGuider: input {name!r} expected at least one conditioning entry, "
+                                 f"received none")
+        slots = [guider.cond1, [] if skip_middle else guider.cond2, [] if skip_negative else guider.negative]
+        self.wanted = [_COND1] + ([] if skip_middle else [_COND2]) + ([] if skip_negative else [_NEGATIVE])
+        self.options = options_of(guider.model)
+        self.unet = ctx.unet
+        self.predictor = CondPredictor(
+            ctx.unet, ctx.model_sampling, slots, latent_shape=ctx.latent_shape, dtype=ctx.dtype,
+            device=ctx.device, refiner=guider.model.family == "sdxl_refiner", interrupt=ctx.interrupt,
+            concat=ctx.concat, slot_names=("cond1", "cond2", "negative"),
+        )
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        d1 = self.cond1(x, sigma)
-        if self.cond2 is None:
+        p = self.predictor
+        preds = p.predict(x, sigma, slots=self.wanted)
+        d1 = p.denoised(sigma, preds[_COND1], x)
+        if _COND2 not in self.wanted:
             return d1
-        d2 = self.cond2(x, sigma)
-        if self.negative is None:
+        d2 = p.denoised(sigma, preds[_COND2], x)
+        if _NEGATIVE not in self.wanted:
             return d2 + (d1 - d2) * self.cfg1
-        dn = self.negative(x, sigma)
+        dn = p.denoised(sigma, preds[_NEGATIVE], x)
         if self.nested:
-            return dn + (d2 + (d1 - d2) * self.cfg1 - dn) * self.cfg2
-        return dn + (d2 - dn) * self.cfg2 + (d1 - d2) * self.cfg1
+            return dn + (self._cfg(x, sigma, d1, d2, self.cfg1, _COND1) - dn) * self.cfg2
+        return self._cfg(x, sigma, d2, dn, self.cfg2, _COND2) + (d1 - d2) * self.cfg1
+
+    def _cfg(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor, scale: float,
+             cond_slot: int) -> torch.Tensor:
+        """``uncond + (cond − uncond)·scale`` or the MODEL's CFG function, then its post-CFG functions."""
+        if self.options.cfg_function is not None:
+            result = self.options.cfg_function(CfgArgs(x, sigma, cond, uncond, scale))
+        else:
+            result = uncond + (cond - uncond) * scale
+        for post in self.options.post_cfg:
+            result = post(PostCfgArgs(x, sigma, result, cond, self._predict_with(x, sigma, cond_slot)))
+        return result
+
+    def _predict_with(self, x: torch.Tensor, sigma: torch.Tensor, slot: int
+                      ) -> Callable[[Sequence[UnetHook]], torch.Tensor]:
+        def predict(hooks: Sequence[UnetHook]) -> torch.Tensor:
+            with hooks_installed(self.unet, hooks):
+                return self.predictor.denoised(sigma, self.predictor.predict(x, sigma, slots=[slot])[slot], x)
+
+        return predict
 
 
 @dataclass(frozen=True)
-class DualCFG:
-    """A model with its three conditionings and two scales (the value of DualCFGGuider's GUIDER)."""
+class DualCFGGuider:
+    """The GUIDER of DualCFGGuider: a MODEL, three conditionings and two scales."""
 
     model: DiffusionModel
     cond1: Conditioning
@@ -71,15 +96,5 @@ class DualCFG:
     cfg_cond2_negative: float
     nested: bool = False
 
-    def denoiser(self, ctx: GuidanceContext) -> DualCFGDenoiser:
-        """The denoiser for one sampling run (see :class:`GuidanceContext`)."""
-        return DualCFGDenoiser(ctx, self.cond1, self.cond2, self.negative, self.cfg_conds,
-                               self.cfg_cond2_negative, nested=self.nested)
-
-    def sample(self, sampler_name: str, sigmas: torch.Tensor, noise: torch.Tensor, latent_image: torch.Tensor,
-               *, seed: int, noise_mask: torch.Tensor | None = None, progress: ProgressCallback | None = None,
-               interrupt: Callable[[], None] | None = None) -> torch.Tensor:
-        """Sample raw ``noise`` + raw ``latent_image`` along ``sigmas``; the raw latent on the CPU."""
-        return run_sampler(self.model, model_sampling_for(self.model), sampler_name, sigmas, noise, latent_image,
-                           self.cond1, self.negative, 1.0, seed, noise_mask=noise_mask, progress=progress,
-                           interrupt=interrupt, guidance=self.denoiser)
+    def denoiser(self, ctx: GuideContext) -> Denoiser:
+        return DualCFGDenoiser(self, ctx)

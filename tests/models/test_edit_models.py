@@ -32,8 +32,10 @@ from diffusers import (
 from diffusion.models.checkpoint import load_checkpoint
 from diffusion.models.tiny import TinyModel, build_tiny, write_checkpoint
 from diffusion.sampling.concat import ConcatMismatch
-from diffusion.sampling.dual_cfg import DualCFG
-from diffusion.sampling.ksampler import model_sampling_for, run_sampler, sample
+from diffusion.sampling.custom_values import SamplerChoice
+from diffusion.sampling.dual_cfg import DualCFGGuider
+from diffusion.sampling.guiders import CFGGuider, Guider, model_sampling_for, sample_with_guider
+from diffusion.sampling.ksampler import sample
 from diffusion.sampling.schedulers import ksampler_sigmas
 from nodes import edit_conditioning
 
@@ -109,6 +111,12 @@ def _scheduler() -> EulerDiscreteScheduler:
     return EulerDiscreteScheduler(**SCHEDULE, timestep_spacing="trailing", steps_offset=1)
 
 
+def _euler(guider: Guider, noise: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """KSampler's path with sampler euler, scheduler simple, STEPS steps, denoise 1, and this start noise."""
+    sigmas = ksampler_sigmas(model_sampling_for(guider.model), "simple", STEPS, "euler", 1.0)
+    return sample_with_guider(guider, SamplerChoice("euler"), sigmas, noise, latent, 0).samples
+
+
 def _prompts(clip: Any) -> tuple[Any, Any]:
     return [clip.encode("give him a cowboy hat")], [clip.encode("blurry")]
 
@@ -172,9 +180,7 @@ def test_ksampler_matches_instruct_pix2pix_pipeline(ip2p_tiny: TinyModel, ip2p_l
         prompt_embeds=positive[0].cross_attn, negative_prompt_embeds=negative[0].cross_attn,
         image=_image().movedim(-1, 1), latents=_pipeline_latents(noise), num_inference_steps=STEPS, guidance_scale=6.5,
         image_guidance_scale=1.0, output_type="latent").images
-    ms = model_sampling_for(model)
-    sigmas = ksampler_sigmas(ms, "simple", STEPS, "euler", 1.0)
-    ours = run_sampler(model, ms, "euler", sigmas, noise, latent["samples"], pos, neg, 6.5, 0)
+    ours = _euler(CFGGuider(model, pos, neg, 6.5), noise, latent["samples"])
     assert _rel(ours * model.latent_scale_factor, ref) < 1e-4
 
 
@@ -190,10 +196,7 @@ def test_dual_cfg_matches_instruct_pix2pix_pipeline(ip2p_tiny: TinyModel, ip2p_l
         prompt_embeds=positive[0].cross_attn, negative_prompt_embeds=negative[0].cross_attn,
         image=_image().movedim(-1, 1), latents=_pipeline_latents(noise), num_inference_steps=STEPS,
         guidance_scale=text_scale, image_guidance_scale=image_scale, output_type="latent").images
-    guider = DualCFG(model, pos, neg, negative, text_scale, image_scale, nested=False)
-    ms = model_sampling_for(model)
-    sigmas = ksampler_sigmas(ms, "simple", STEPS, "euler", 1.0)
-    ours = guider.sample("euler", sigmas, noise, latent["samples"], seed=0)
+    ours = _euler(DualCFGGuider(model, pos, neg, negative, text_scale, image_scale), noise, latent["samples"])
     assert _rel(ours * model.latent_scale_factor, ref) < 1e-4
 
 
@@ -215,9 +218,7 @@ def test_inpaint_model_matches_inpaint_pipeline(inpaint_tiny: TinyModel, inpaint
                image=image.movedim(-1, 1), mask_image=mask[:, None], masked_image_latents=masked_latents,
                latents=_pipeline_latents(noise), height=SIZE, width=SIZE, strength=1.0, num_inference_steps=STEPS,
                guidance_scale=7.0, output_type="latent").images
-    ms = model_sampling_for(model)
-    sigmas = ksampler_sigmas(ms, "simple", STEPS, "euler", 1.0)
-    ours = run_sampler(model, ms, "euler", sigmas, noise, torch.zeros_like(noise), pos, neg, 7.0, 0)
+    ours = _euler(CFGGuider(model, pos, neg, 7.0), noise, torch.zeros_like(noise))
     assert _rel(ours * model.latent_scale_factor, ref) < 1e-4
 
 
