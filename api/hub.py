@@ -18,7 +18,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -39,6 +39,16 @@ MAX_QUEUED_BYTES = 16 * 1024 * 1024
 SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
 
 Frame = str | bytes
+
+
+class HubListener(Protocol):
+    """Something on the loop that sees every message the hub sends, whoever it is addressed to (api/v2)."""
+
+    def message(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def preview(self, frame: bytes) -> None: ...
+
+    def wants_previews(self) -> bool: ...
 
 
 def preview_frame(image_bytes: bytes, image_type: int) -> bytes:
@@ -80,16 +90,31 @@ class Hub:
         self.running: RunningState | None = None
         self.resume_tokens: dict[str, str] = {}
         self.dropped_slow_clients = 0
+        self.listeners: list[HubListener] = []
 
     # -- outgoing ----------------------------------------------------------------------------------------
 
     def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
         """Send a `{"type", "data"}` message to one client, or to everyone when `sid` is None."""
+        for listener in self.listeners:
+            try:
+                listener.message(event, data)
+            except Exception:  # a listener's bug must not stop the message
+                log.exception("hub listener failed on %s", event)
         self._deliver(json.dumps({"type": event, "data": data}), sid)
 
     def send_binary(self, frame: bytes, sid: str | None = None) -> None:
         """Send a binary frame (previews) to one client, or to everyone when `sid` is None."""
+        for listener in self.listeners:
+            try:
+                listener.preview(frame)
+            except Exception:
+                log.exception("hub listener failed on a preview")
         self._deliver(frame, sid)
+
+    def wants_previews(self) -> bool:
+        """Whether a listener would use previews even with no websocket client connected."""
+        return any(listener.wants_previews() for listener in self.listeners)
 
     def send_status(self) -> None:
         """Tell everyone how many jobs remain (sent on every queue change)."""

@@ -233,6 +233,8 @@ class Worker:
         Read from the worker thread without the loop: a stale answer costs one preview at most.
         """
         clients = self.hub.clients
+        if self.hub.wants_previews():
+            return True
         return bool(clients) if job.client_id is None else job.client_id in clients
 
     def _set_node(self, prompt_id: str, node: str | None) -> None:
