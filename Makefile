@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py server.py cli.py
+	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py server.py cli.py stats.py
 
 webtest: web
 	cd web && npm test
@@ -51,6 +51,10 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model
+.PHONY: demo-model stats
 demo-model: venv
 	$(PY) server.py demo-model
+
+# What this checkout supports (node count, families, templates, model folders): the README quotes it.
+stats: venv
+	$(PY) server.py stats

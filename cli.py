@@ -104,30 +104,29 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
     layout = _configure_folders(args)
-    layout.ensure_layout()
     import nodes
     from graph.formats import WorkflowFormatError, load_workflow, to_native
-    from graph.registry import REGISTRY
     from graph.validate import validate
 
-    nodes.load_catalog(None)
-    for failure in REGISTRY.load_errors:
+    registry = nodes.load_catalog(layout.custom_nodes_directories)
+    layout.ensure_layout(folders.folder_uses(registry))
+    for failure in registry.load_errors:
         print(f"warning: node module {failure.module} did not load: {failure.message}", file=sys.stderr)
     data = read_workflow_file(args.workflow)
     try:
-        workflow = load_workflow(data, REGISTRY)
+        workflow = load_workflow(data, registry)
     except WorkflowFormatError as error:
         raise CliError(f"{args.workflow}: {error}") from error
     for override in args.overrides:
-        apply_override(workflow, override, REGISTRY)
-    issues = validate(workflow, REGISTRY)
+        apply_override(workflow, override, registry)
+    issues = validate(workflow, registry)
     if issues:
         print(f"error: {args.workflow} is not valid:", file=sys.stderr)
-        for message in describe_issues(issues, workflow, REGISTRY):
+        for message in describe_issues(issues, workflow, registry):
             print(f"  {message}", file=sys.stderr)
         return EXIT_REFUSED
     # The PNGs carry the workflow as run (after --set), in the native format the editor sends.
-    outcome = execute(workflow, {"workflow": to_native(workflow)}, progress=not args.no_progress)
+    outcome = execute(workflow, registry, {"workflow": to_native(workflow)}, progress=not args.no_progress)
     for path in outcome.files:
         print(path)
     return outcome.exit_code
@@ -254,16 +253,17 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
 
 
-def execute(workflow: Workflow, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True) -> Outcome:
+def execute(
+    workflow: Workflow, registry: NodeRegistry, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True
+) -> Outcome:
     """Run a validated workflow with progress bars on stderr; Ctrl-C interrupts between steps."""
     from graph.executor import Executor, HiddenValues, InterruptFlag
-    from graph.registry import REGISTRY
 
     interrupt = InterruptFlag()
-    display = ProgressDisplay(workflow, REGISTRY, enabled=progress)
+    display = ProgressDisplay(workflow, registry, enabled=progress)
     previous = _interrupt_on_sigint(interrupt)
     try:
-        result = Executor(REGISTRY).run(
+        result = Executor(registry).run(
             workflow,
             job_id="cli",
             emit=display.handle,
@@ -281,7 +281,7 @@ def execute(workflow: Workflow, extra_pnginfo: dict[str, Any] | None, *, progres
         return Outcome(EXIT_INTERRUPTED, files)
     if result.issues:
         print("error: the workflow was refused:", file=sys.stderr)
-        for message in describe_issues(result.issues, workflow, REGISTRY):
+        for message in describe_issues(result.issues, workflow, registry):
             print(f"  {message}", file=sys.stderr)
         return Outcome(EXIT_REFUSED, files)
     error = result.error

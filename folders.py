@@ -264,16 +264,29 @@ class Folders:
             )
         return f"No {label} file found. Put one into {folder}/ (or a folder listed in extra_model_paths.yaml)."
 
-    def ensure_layout(self) -> None:
-        """Create the input/output/temp/user folders and the primary model folders when missing.
+    def extra_config_kinds(self) -> set[str]:
+        """The model kinds named in the applied extra_model_paths.yaml files (canonical names)."""
+        kinds: set[str] = set()
+        for config in self.extra_configs:
+            for kind, _path, _is_default in read_extra_model_paths(config):
+                if kind != "custom_nodes":
+                    kinds.add(LEGACY_KIND_NAMES.get(kind, kind))
+        return kinds
 
-        A newly created input folder gets the templates' `example.png`, so they run on the first try.
+    def ensure_layout(self, model_kinds: Iterable[str] = ()) -> None:
+        """Create the input/output/temp/user folders, and the primary folder of each model kind that is used.
+
+        `model_kinds` are the kinds some node reads (`folder_uses` on the registry); the kinds named in
+        extra_model_paths.yaml are added. Nothing else is created: an empty folder no node reads from would
+        only mislead. A newly created input folder gets the templates' `example.png`, so they run at once.
         """
         new_input = not self.input_directory.exists()
         for kind in IO_KINDS:
             self.io_directory(kind).mkdir(parents=True, exist_ok=True)
-        for kind in DEFAULT_MODEL_FOLDERS:
-            self.primary_folder(kind).mkdir(parents=True, exist_ok=True)
+        wanted = {LEGACY_KIND_NAMES.get(kind, kind) for kind in model_kinds} | self.extra_config_kinds()
+        for kind in sorted(wanted):
+            if kind in self.model_folders:
+                self.primary_folder(kind).mkdir(parents=True, exist_ok=True)
         if new_input and EXAMPLE_INPUT_IMAGE.is_file():
             shutil.copyfile(EXAMPLE_INPUT_IMAGE, self.input_directory / EXAMPLE_INPUT_IMAGE.name)
 
@@ -329,6 +342,42 @@ def resolve_path(kind: str, name: str, *, subfolder: str = "", must_exist: bool 
 def missing_model_hint(kind: str) -> str:
     """Where to put a model of `kind` and what loads (for validation errors on an empty combo)."""
     return get_folders().missing_model_hint(kind)
+
+
+#: Model kinds read by code other than a file-list combo (kind -> who reads it), see `declare_reader`.
+_DECLARED_READERS: dict[str, list[str]] = {}
+
+
+def declare_reader(kind: str, reader: str) -> None:
+    """Note that `reader` (a node or a feature) reads files of model `kind` without a combo listing them.
+
+    Loaders whose combo lists a model folder (`Choices(source=kind)`) need not call this: `folder_uses` finds
+    them. Used for e.g. textual-inversion embeddings, which any text encoder reads from `embedding:NAME`.
+    """
+    canonical = LEGACY_KIND_NAMES.get(kind, kind)
+    if canonical not in DEFAULT_MODEL_FOLDERS:
+        raise UnknownFolderKindError(f"unknown model folder kind {kind!r}", kind=kind, name="")
+    readers = _DECLARED_READERS.setdefault(canonical, [])
+    if reader not in readers:
+        readers.append(reader)
+
+
+def folder_uses(registry: Iterable[Any]) -> dict[str, list[str]]:
+    """Model kind -> the nodes (and declared readers) that read it, for node specs with `.inputs`.
+
+    A node reads a kind when one of its inputs is a combo whose `Choices.source` is a model folder kind, so
+    a new loader gets its folder created and documented without any list to update here.
+    """
+    uses: dict[str, list[str]] = {kind: list(readers) for kind, readers in _DECLARED_READERS.items()}
+    for spec in registry:
+        for item in getattr(spec, "inputs", ()):
+            choices = getattr(item, "choices", None)
+            source = LEGACY_KIND_NAMES.get(getattr(choices, "source", ""), getattr(choices, "source", ""))
+            if source in DEFAULT_MODEL_FOLDERS:
+                node_id = str(getattr(spec, "node_id", spec))
+                if node_id not in uses.setdefault(source, []):
+                    uses[source].append(node_id)
+    return {kind: sorted(uses[kind]) for kind in DEFAULT_MODEL_FOLDERS if uses.get(kind)}
 
 
 def hint_for_empty_choices(source: str) -> str | None:

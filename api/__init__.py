@@ -18,9 +18,12 @@ Every route is served under `/` and under `/api` (as ComfyUI does), so ComfyUI c
     GET  /api/nodes         our richer node schema plus plugin load errors
     POST /api/workflow/convert         any accepted workflow format → {"prompt", "workflow"}
     GET  /api/workflows[/{name}]       the example workflows shipped in workflows/
+    GET  /api/openapi.json  the OpenAPI 3 document of every route (built from the router; `api/openapi.py`)
+    GET  /docs              that document rendered offline (api/static/docs.html)
     GET  /                  the editor (web/dist)
 
 Modules: `config` (flags), `security` (guards), `jsonbody` (strict bodies), `store` (SQLite), `hub`
 (websocket), `worker` (the job thread), `messages` (engine events → websocket messages), `engine` (the one
-adapter to graph/), `routes_*` (handlers), `app` (assembly). `server.py` is the entry point.
+adapter to graph/), `routes_*` (handlers), `openapi` + `openapi_comfy` (route
+descriptions: new routes carry `@describe(...)`), `app` (assembly). `server.py` is the entry point.
 """

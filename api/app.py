@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import routes_files, routes_info, routes_jobs, v2
+from api import oplog, routes_docs, routes_files, routes_info, routes_jobs, v2
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
@@ -54,6 +54,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             {"error": {"type": "internal_error", "message": "internal server error; see the server log"}},
             status=500,
         )
+
+
+def _relative(path: Path, base: Path) -> str:
+    """`path` as the operator knows it: relative to the base directory when inside it."""
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
 
 def _add_routes(app: web.Application, table: web.RouteTableDef) -> None:
@@ -105,11 +110,12 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     hub = Hub(config.ws_buffer, store.remaining)
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
-    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes):
+    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes):
         _add_routes(app, table)
     v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
+    routes_docs.add_docs_page(app)
     editor = EditorFiles(config.web_root or REPO_ROOT / "web" / "dist")
     app.router.add_get("/", editor.index)
     app.router.add_get("/{path:.+}", editor.file)
@@ -124,8 +130,24 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
         worker.start()
 
     async def stop(app: web.Application) -> None:
-        if state.worker is not None:
-            await asyncio.to_thread(state.worker.stop)
+        """Graceful stop (SIGINT/SIGTERM): interrupt the running step, keep the queue on disk, say so."""
+        worker = state.worker
+        running = worker.running_job_id() if worker is not None else None
+        pending = store.pending_count()
+        oplog.log.info(
+            "stopping: %s; %d pending jobs stay queued in %s and run after the next start",
+            f"interrupting job {running} after its current step" if running else "no job running",
+            pending, _relative(store.path, folders.base_directory),
+            extra={"event": "stopping", "prompt_id": running, "pending": pending},
+        )
+        stopped = True
+        if worker is not None:
+            stopped = await asyncio.to_thread(worker.stop)
+        if not stopped:
+            oplog.log.warning(
+                "job %s did not stop within the shutdown timeout; the next start marks it interrupted", running,
+                extra={"event": "stopping", "prompt_id": running, "interrupted": False},
+            )
         await hub.close_all()
         store.close()
 

@@ -7,6 +7,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.oplog import LOG_FORMATS, LOG_LEVELS
+
 DEFAULT_PORT = 8188
 #: ComfyUI's default upload limit (100 MB).
 DEFAULT_MAX_UPLOAD_MB = 100.0
@@ -37,7 +39,8 @@ class ServerConfig:
     extra_model_paths_config: tuple[Path, ...] = ()
     custom_nodes_directory: Path | None = None
     cpu: bool = False
-    preview_method: str = "auto"
+    #: ComfyUI's default: no binary previews unless a client asks (api/hub.py PREVIEW_FLAG).
+    preview_method: str = "none"
     preview_size: int = 512
     access_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -49,6 +52,9 @@ class ServerConfig:
     #: Messages buffered per websocket client; a client that falls further behind is disconnected.
     ws_buffer: int = 1024
     web_root: Path | None = None
+    #: ComfyUI's --verbose levels (--quiet is WARNING); --log-format json writes one object per line.
+    log_level: str = "INFO"
+    log_format: str = "text"
     extra_flags: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -108,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[])
     parser.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
     parser.add_argument("--cpu", action="store_true", help="run everything on the CPU")
-    parser.add_argument("--preview-method", default="auto", choices=PREVIEW_METHODS)
+    parser.add_argument(
+        "--preview-method", default="none", choices=PREVIEW_METHODS,
+        help="step previews for every websocket client (default none: only clients that ask get them)",
+    )
     parser.add_argument("--preview-size", type=int, default=512)
     parser.add_argument("--access-token", help="required on every request when set (needed beyond loopback)")
     parser.add_argument(
@@ -121,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-json-size", type=float, default=DEFAULT_MAX_JSON_MB, help="MB")
     parser.add_argument("--history-size", type=int, default=DEFAULT_HISTORY_SIZE)
     parser.add_argument("--web-root", type=Path, help="the built editor (default: web/dist)")
+    parser.add_argument(
+        "--verbose", default="INFO", const="DEBUG", nargs="?", choices=LOG_LEVELS,
+        help="log level (as ComfyUI: the bare flag means DEBUG)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (--verbose WARNING)")
+    parser.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                        help="text lines for people, or json: one object per line with the fields as keys")
     return parser
 
 
@@ -148,6 +164,8 @@ def config_from_args(argv: list[str]) -> ServerConfig:
         max_json_bytes=int(args.max_json_size * 1024 * 1024),
         history_size=args.history_size,
         web_root=args.web_root,
+        log_level="WARNING" if args.quiet else args.verbose,
+        log_format=args.log_format,
     )
     config.check()
     return config

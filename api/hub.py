@@ -36,7 +36,11 @@ HEARTBEAT_SECONDS = 10.0
 MAX_REMEMBERED_CLIENTS = 10_000
 #: A client with more than this waiting to be sent is disconnected.
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
-SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
+#: The feature flag a client sends (`{"type": "feature_flags", "data": {PREVIEW_FLAG: true}}`) to receive binary
+#: step previews when the server runs with `--preview-method none` (the default, as in ComfyUI). A client that
+#: never sends it sees only ComfyUI's JSON messages: third-party clients do not expect binary frames.
+PREVIEW_FLAG = "latent_loom_previews"
+SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False, PREVIEW_FLAG: True}
 
 Frame = str | bytes
 
@@ -80,6 +84,11 @@ class Client:
     features: dict[str, Any] = field(default_factory=dict)
 
 
+def wants_previews(client: Client) -> bool:
+    """Whether this client asked for binary previews with the PREVIEW_FLAG feature flag."""
+    return client.features.get(PREVIEW_FLAG) is True
+
+
 class Hub:
     """Connected websocket clients by client id."""
 
@@ -104,17 +113,27 @@ class Hub:
         self._deliver(json.dumps({"type": event, "data": data}), sid)
 
     def send_binary(self, frame: bytes, sid: str | None = None) -> None:
-        """Send a binary frame (previews) to one client, or to everyone when `sid` is None."""
+        """Send a binary frame to one client, or to everyone when `sid` is None."""
+        self._deliver(frame, sid)
+
+    def send_preview(self, frame: bytes, sid: str | None, everyone: bool) -> None:
+        """A preview frame for `sid` (or all clients): only to those that asked, unless `everyone` (the server's
+        `--preview-method` is on, so every client gets them, as in ComfyUI). Listeners see every preview."""
         for listener in self.listeners:
             try:
                 listener.preview(frame)
             except Exception:
                 log.exception("hub listener failed on a preview")
-        self._deliver(frame, sid)
+        self._deliver(frame, sid, None if everyone else wants_previews)
 
-    def wants_previews(self) -> bool:
-        """Whether a listener would use previews even with no websocket client connected."""
-        return any(listener.wants_previews() for listener in self.listeners)
+    def preview_audience(self, sid: str | None, everyone: bool) -> bool:
+        """Whether a preview for `sid` would reach anyone (read from the worker thread: may be stale by one).
+
+        A listener that wants previews (an open v2 event stream) counts: it asked for them."""
+        if any(listener.wants_previews() for listener in self.listeners):
+            return True
+        clients = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
+        return any(everyone or wants_previews(client) for client in clients)
 
     def send_status(self) -> None:
         """Tell everyone how many jobs remain (sent on every queue change)."""
@@ -126,10 +145,10 @@ class Hub:
             data["sid"] = sid
         return data
 
-    def _deliver(self, frame: Frame, sid: str | None) -> None:
+    def _deliver(self, frame: Frame, sid: str | None, accept: Callable[[Client], bool] | None = None) -> None:
         targets = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
         for client in targets:
-            if client.dropped:
+            if client.dropped or (accept is not None and not accept(client)):
                 continue
             if client.queued_bytes + len(frame) > MAX_QUEUED_BYTES:
                 self._drop(client, "it is not reading its messages")

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api import oplog
 from api.engine import PromptRejected
 from api.jsonbody import BadRequest, json_type_name, read_json_object
 from api.state import ServerState, state_of
@@ -58,7 +59,26 @@ def _string_list(body: dict[str, Any], key: str) -> list[str] | None:
 
 
 async def submit(state: ServerState, body: dict[str, Any]) -> Job:
-    """Validate a /prompt body and queue it; raises BadRequest/PromptRejected with ComfyUI's 400 shapes."""
+    """Validate a /prompt body and queue it; raises BadRequest/PromptRejected with ComfyUI's 400 shapes.
+
+    Every refusal is one line in the server log (api/oplog.py), with the reason the client was given.
+    """
+    try:
+        return await _submit(state, body)
+    except PromptRejected as rejected:
+        oplog.refused_line(_client_of(body), oplog.rejection_reason(rejected.body))
+        raise
+    except BadRequest as error:
+        oplog.refused_line(_client_of(body), str(error))
+        raise
+
+
+def _client_of(body: dict[str, Any]) -> str | None:
+    client = body.get("client_id")
+    return client[:MAX_PROMPT_ID_LENGTH] if isinstance(client, str) else None
+
+
+async def _submit(state: ServerState, body: dict[str, Any]) -> Job:
     if "prompt" not in body:
         raise BadRequest(400, "no_prompt", "No prompt provided", "the body needs a 'prompt' object")
     number = parse_priority(body.get("number"))
@@ -94,7 +114,11 @@ def _submitted(job: Job) -> dict[str, Any]:
 async def post_prompt(request: web.Request) -> web.StreamResponse:
     """Queue a workflow; with `?wait=true`, answer when it ends (or after `timeout` seconds, with 202)."""
     state = state_of(request)
-    body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False)
+    try:
+        body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False)
+    except BadRequest as error:
+        oplog.refused_line(None, str(error))
+        raise
     wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
     timeout = _query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.0, MAX_WAIT_SECONDS)
     future: asyncio.Future[None] | None = None

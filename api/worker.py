@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from PIL import Image, ImageOps
 
+from api import oplog
 from api.hub import IMAGE_TYPE_JPEG, Hub, RunningState, preview_frame
 from api.messages import HISTORY_TYPES, TERMINAL_TYPES, Translator
 from api.store import Job, JobStatus, JobStore
@@ -53,6 +54,10 @@ class _Running:
     held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: JobStatus | None = None
     error: dict[str, Any] | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: For the job's log line: nodes that ran, and how many were served from the cache.
+    executed: set[str] = field(default_factory=set)
+    cached: int = 0
 
 
 class Worker:
@@ -86,12 +91,13 @@ class Worker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish (interrupting the running job) and wait for it."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask the thread to finish (interrupting the running job) and wait for it; False if it is still busy."""
         self._stop.set()
         self.interrupt(None)
         self._wake.set()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def wake(self) -> None:
         """A job was queued."""
@@ -187,6 +193,10 @@ class Worker:
         for event, data in running.held:
             self._post(self.hub.send, event, data, job.client_id)
         self._post(self._finish_messages, job)
+        oplog.job_line(
+            job.id, job.client_id, status, time.monotonic() - running.started, len(running.executed),
+            running.cached, oplog.output_names(running.outputs), oplog.error_summary(running.error),
+        )
 
     def _set_running(self, state: RunningState | None) -> None:
         self.hub.running = state
@@ -216,26 +226,22 @@ class Worker:
                     running.error = message.data
             if message.output is not None:
                 running.outputs[message.output[0]] = message.output[1]
+            if message.type == "execution_cached":
+                running.cached += len(message.data.get("nodes") or [])
             if message.type == "executing":
                 node = message.data.get("node")
+                if node is not None:
+                    running.executed.add(str(node))
                 self._post(self._set_node, job.id, node)
             if message.type in TERMINAL_TYPES:
                 running.held.append((message.type, message.data))
             else:
                 self._post(self.hub.send, message.type, message.data, job.client_id)
         preview = running.translator.preview(event)
-        if preview is not None and self.preview_method != "none" and self._has_audience(job):
-            self._post(self.hub.send_binary, self._encode_preview(preview), job.client_id)
-
-    def _has_audience(self, job: Job) -> bool:
-        """Whether anyone would receive this job's previews (encoding them for nobody wastes the worker's time).
-
-        Read from the worker thread without the loop: a stale answer costs one preview at most.
-        """
-        clients = self.hub.clients
-        if self.hub.wants_previews():
-            return True
-        return bool(clients) if job.client_id is None else job.client_id in clients
+        everyone = self.preview_method != "none"
+        # Encoding previews for nobody wastes the worker's time, so ask the hub first (a stale answer costs one).
+        if preview is not None and self.hub.preview_audience(job.client_id, everyone):
+            self._post(self.hub.send_preview, self._encode_preview(preview), job.client_id, everyone)
 
     def _set_node(self, prompt_id: str, node: str | None) -> None:
         if self.hub.running is not None and self.hub.running.prompt_id == prompt_id:

@@ -46,7 +46,6 @@ class NodeChecker:
                 received=node.class_type,
             )
             return
-        before = len(self.issues)
         by_name = spec.inputs_by_name
         for name, value in node.inputs.items():
             item = by_name.get(name)
@@ -81,31 +80,6 @@ class NodeChecker:
                     received=None,
                 )
         self._check_pixels(node)
-        if spec.validate is not None and len(self.issues) == before:
-            self._custom_validation(node, spec)
-
-    def _custom_validation(self, node: WorkflowNode, spec: NodeSpec) -> None:
-        assert spec.validate is not None
-        constants = {name: value for name, value in node.inputs.items() if not isinstance(value, Link)}
-        try:
-            problem = spec.validate(constants)
-        except Exception as error:  # a broken check is reported, never raised
-            self.report(
-                node,
-                "exception_during_validation",
-                f"its input check raised {type(error).__name__}: {error}",
-                expected="inputs its check accepts",
-                received=short_repr(constants),
-            )
-            return
-        if problem is not None:
-            self.report(
-                node,
-                "custom_validation_failed",
-                problem,
-                expected="inputs its check accepts",
-                received=short_repr(constants),
-            )
 
     def _unknown_input(self, node: WorkflowNode, spec: NodeSpec, name: str, item: InputSpec | None) -> None:
         names = [i.name for i in spec.inputs if i.section != "hidden"]

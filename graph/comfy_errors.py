@@ -25,7 +25,6 @@ _COMFY_MESSAGES = {
     "unknown_input": "Unknown input",
     "dependency_cycle": "Dependency cycle detected",
     "exception_during_validation": "Exception when validating node",
-    "custom_validation_failed": "Custom validation failed for node",
     "resource_limit_exceeded": "Size limit exceeded",
     "unknown_node_type": "Node type does not exist",
 }

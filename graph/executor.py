@@ -30,6 +30,7 @@ from graph.events import (
     Progress,
 )
 from graph.registry import NodeRegistry
+from graph.sockets import SocketTypes
 from graph.spec import NodeSpec, Outputs
 from graph.validate import Limits, ValidationIssue, analyse, ancestors_and_self, check_value
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
@@ -269,7 +270,7 @@ class _Job:
             token = runtime.install(_NodeRuntime(self, node_id))
             try:
                 kwargs = self._arguments(spec, node)
-                values, ui = _unpack(spec, spec.function(**kwargs))
+                values, ui = _unpack(spec, spec.function(**kwargs), registry.socket_types)
             except runtime.Interrupted:
                 return self._interrupted(result, node_id)
             except Exception as error:
@@ -291,7 +292,6 @@ class _Job:
     def _arguments(self, spec: NodeSpec, node: WorkflowNode) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         by_name = spec.inputs_by_name
-        linked_widgets = False
         for name, value in node.inputs.items():
             item = by_name.get(name)
             if item is None:
@@ -299,7 +299,6 @@ class _Job:
             if type(value) is Link:
                 kwargs[name] = linked = self.values[value.node_id][value.output]
                 if not item.is_socket:  # a widget fed by a link: its value is checked now, as strictly
-                    linked_widgets = True
                     problems = check_value(spec, name, linked, limits=self.executor.limits, node_id=node.node_id)
                     if problems:
                         raise InvalidLinkedValue(problems[0].message)
@@ -314,11 +313,6 @@ class _Job:
                 kwargs[item.name] = self._hidden(item.hidden.kind, node.node_id)
             elif not item.has_default:
                 kwargs[item.name] = None  # an optional input left unconnected
-        if linked_widgets and spec.validate is not None:  # the node's own check, now that every value is known
-            widgets = {name: value for name, value in kwargs.items() if not by_name[name].is_socket}
-            problem = spec.validate(widgets)
-            if problem is not None:
-                raise InvalidLinkedValue(f"node {node.node_id} ({node.class_type}): {problem}")
         return kwargs
 
     def _hidden(self, kind: str, node_id: str) -> Any:
@@ -366,13 +360,20 @@ class _Job:
         return result
 
 
-def _unpack(spec: NodeSpec, record: Any) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+def _unpack(spec: NodeSpec, record: Any, socket_types: SocketTypes) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     if not isinstance(record, spec.output_type):
         raise TypeError(
             f"node {spec.node_id} returned {type(record).__name__}, expected its output record "
             f"{spec.output_type.__name__}"
         )
     values = tuple(getattr(record, output.name) for output in spec.outputs)
+    for output, value in zip(spec.outputs, values, strict=True):
+        kind = socket_types.get(output.type_name)
+        if kind is not None and not kind.accepts(value):
+            raise TypeError(
+                f"node {spec.node_id} returned a {type(value).__name__} on output {output.name!r}, expected a "
+                f"{output.type_name} ({kind.python_class_name})"
+            )
     ui = getattr(record, "ui", None) if isinstance(record, Outputs) else None
     if ui is not None and not isinstance(ui, dict):
         raise TypeError(f"node {spec.node_id} returned a ui of type {type(ui).__name__}, expected a dict or None")

@@ -16,18 +16,16 @@ from graph.cache import file_fingerprint
 from graph.comfy_export import to_comfy_ui
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
-from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import MAX_RESOLUTION, Choices, Hidden, ImageUpload, Range, Text
 from imaging.canny import canny_edges
 from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL, SAVE_COMPRESS_LEVEL, save_png
 from imaging.resize import CropMethod, ImageUpscaleMethod, scale_images
 from imaging.tensors import check_image_tensor, load_image_frames, load_mask_channel, tensor_to_pil
+from nodes.sockets import IMAGE, MASK
 
 log = logging.getLogger(__name__)
 
-ImageTensor = Annotated[torch.Tensor, Socket("IMAGE")]
-MaskTensor = Annotated[torch.Tensor, Socket("MASK")]
 PromptGraph = Annotated[dict[str, Any] | None, Hidden("PROMPT")]
 ExtraPngInfo = Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")]
 
@@ -46,16 +44,16 @@ def _input_file_hash(values: Mapping[str, Any]) -> str:
 
 
 class LoadedImage(Outputs):
-    image: ImageTensor
-    mask: MaskTensor
+    image: IMAGE
+    mask: MASK
 
 
 class MaskResult(Outputs):
-    mask: MaskTensor
+    mask: MASK
 
 
 class ImageResult(Outputs):
-    image: ImageTensor
+    image: IMAGE
 
 
 @node(
@@ -137,7 +135,7 @@ def write_images(
 
 @node("SaveImage", category="image", display_name="Save Image", effects=Effects.WRITES_FILES)
 def save_image(
-    images: ImageTensor,
+    images: IMAGE,
     filename_prefix: Annotated[str, Text()] = "ComfyUI",
     prompt: PromptGraph = None,
     extra_pnginfo: ExtraPngInfo = None,
@@ -154,7 +152,7 @@ def save_image(
 
 
 @node("PreviewImage", category="image", display_name="Preview Image", effects=Effects.WRITES_FILES)
-def preview_image(images: ImageTensor, prompt: PromptGraph = None, extra_pnginfo: ExtraPngInfo = None) -> NoOutputs:
+def preview_image(images: IMAGE, prompt: PromptGraph = None, extra_pnginfo: ExtraPngInfo = None) -> NoOutputs:
     """Save images to temp/ for viewing (emptied at start and exit)."""
     suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
     return write_images(
@@ -172,7 +170,7 @@ Size = Annotated[int, Range(0, MAX_RESOLUTION, step=1)]
 
 @node("ImageScale", category="image/upscaling", display_name="Upscale Image")
 def image_scale(
-    image: ImageTensor,
+    image: IMAGE,
     upscale_method: ImageUpscaleMethod,
     width: Size = 512,
     height: Size = 512,
@@ -185,7 +183,7 @@ def image_scale(
 
 @node("ImageScaleBy", category="image/upscaling", display_name="Upscale Image By")
 def image_scale_by(
-    image: ImageTensor,
+    image: IMAGE,
     upscale_method: ImageUpscaleMethod,
     scale_by: Annotated[float, Range(0.01, 8.0, step=0.01)] = 1.0,
 ) -> ImageResult:
@@ -197,7 +195,7 @@ def image_scale_by(
 
 
 @node("ImageInvert", category="image", display_name="Invert Image")
-def image_invert(image: ImageTensor) -> ImageResult:
+def image_invert(image: IMAGE) -> ImageResult:
     """1 - image."""
     check_image_tensor(image, "image")
     return ImageResult(image=1.0 - image)
@@ -207,7 +205,7 @@ Threshold = Annotated[float, Range(0.01, 0.99, step=0.01)]
 
 
 @node("Canny", category="image/preprocessors", display_name="Canny")
-def canny(image: ImageTensor, low_threshold: Threshold = 0.4, high_threshold: Threshold = 0.8) -> ImageResult:
+def canny(image: IMAGE, low_threshold: Threshold = 0.4, high_threshold: Threshold = 0.8) -> ImageResult:
     """Edge map (white edges on black) for ControlNet; thresholds apply to the gradient of the 0..1 image."""
     check_image_tensor(image, "image")
     if low_threshold > high_threshold:

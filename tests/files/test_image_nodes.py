@@ -347,6 +347,21 @@ def test_canny_thresholds_follow_comfyui_s_scale() -> None:
     assert float(canny(image, 0.4, 0.8).image.sum()) == 0
 
 
+def test_canny_is_kornia_s_with_comfyui_s_call() -> None:
+    """ComfyUI's node is kornia.filters.canny with its defaults (5x5 Gaussian, sigma 1, hysteresis) on NCHW."""
+    kornia_filters = pytest.importorskip("kornia.filters")
+    generator = torch.Generator().manual_seed(3)
+    coarse = torch.rand(2, 3, 6, 8, generator=generator)
+    image = torch.nn.functional.interpolate(coarse, size=(48, 64), mode="bicubic").clamp(0, 1).movedim(1, -1)
+    for low, high in ((0.05, 0.2), (0.4, 0.8), (0.1, 0.1)):
+        _, expected = kornia_filters.canny(
+            image.movedim(-1, 1), low, high, kernel_size=(5, 5), sigma=(1.0, 1.0), hysteresis=True
+        )
+        edges = canny(image, low, high).image
+        assert torch.equal(edges, expected.repeat(1, 3, 1, 1).movedim(1, -1))
+    assert float(canny(image, 0.05, 0.2).image.sum()) > 0
+
+
 def test_canny_rejects_low_above_high() -> None:
     with pytest.raises(ValueError, match=r"low_threshold \(0.9\) must not be above high_threshold \(0.2\)"):
         canny(torch.zeros(1, 8, 8, 3), 0.9, 0.2)

@@ -370,13 +370,3 @@ def test_a_muted_target_is_refused() -> None:
     assert result.status == "failed" and result.issues[0].type == "invalid_target"
 
 
-def test_the_node_check_runs_again_once_linked_values_are_known() -> None:
-    prompt: dict[str, Any] = {
-        "1": {"class_type": "Const", "inputs": {"value": 1}},
-        "4": {"class_type": "PrimitiveInt", "inputs": {"value": 3}},
-        "2": {"class_type": "StepWindow", "inputs": {"x": ["1", 0], "start_at_step": 12, "end_at_step": ["4", 0]}},
-        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
-    }
-    result = Runner().run(prompt)
-    assert result.status == "failed" and result.error is not None
-    assert result.error.message == "node 2 (StepWindow): start_at_step 12 is after end_at_step 3"

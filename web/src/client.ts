@@ -136,6 +136,8 @@ export function openSocket(clientId: string, handlers: SocketHandlers): () => vo
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       delay = 500;
+      // Binary step previews are opt-in (ComfyUI clients never expect them): this editor asks for them.
+      ws?.send(JSON.stringify({ type: 'feature_flags', data: { latent_loom_previews: true } }));
       handlers.onConnection(true);
     };
     ws.onclose = () => {
