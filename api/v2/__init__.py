@@ -22,12 +22,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.state import ServerState
-from api.v2 import routes_assets, routes_events, routes_jobs
+from api.v2 import docs, routes_assets, routes_events, routes_jobs
 from api.v2.service import V2, V2Service
 
 
 def install(app: web.Application, state: ServerState) -> V2Service:
     """Add the v2 routes (before the editor's catch-all) and listen to the hub for live job state."""
+    docs.load_schemas()
     v2 = V2Service.create(state)
     app[V2] = v2
     state.hub.listeners.append(v2.live)

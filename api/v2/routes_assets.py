@@ -11,7 +11,9 @@ from aiohttp import BodyPartReader, web
 from blake3 import blake3
 
 from api.jsonbody import read_json_object
+from api.openapi import describe
 from api.routes_files import INLINE_TYPES, content_disposition, place_upload
+from api.v2 import docs
 from api.v2.assets import Assets
 from api.v2.errors import V2Error, envelope, invalid_request, not_found
 from api.v2.files import (
@@ -126,6 +128,15 @@ def _copy(source: Path, target: Path) -> None:
 
 
 @routes.post("/api/v2/assets")
+@describe("Upload an asset", **docs.options(
+    "multipart/form-data; blake3-hashed and deduplicated. `file_path` `photo.png` or `input/...` goes to the input "
+    "folder; `[models/]<kind>/x.safetensors` to an allow-listed model folder (safetensors only, header-checked, "
+    "never overwriting).",
+    multipart={"file": "the bytes", "file_path": "destination name", "content_type": "media type",
+               "expected_hash": "blake3:<hex>, checked"},
+    responses={201: docs.returns("new asset", "Asset"), 200: docs.returns("these bytes were already there", "Asset"),
+               409: docs.error("hash_mismatch, file_exists"), 413: docs.error("payload_too_large"),
+               422: docs.error("invalid_request")}))
 @envelope
 async def upload_asset(request: web.Request) -> web.Response:
     v2 = service(request)
@@ -154,6 +165,10 @@ async def upload_asset(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v2/assets/from-hash")
+@describe("Reference known bytes by hash", **docs.options(
+    "No upload: the asset with these bytes. `HEAD /api/v2/assets/by-hash/{hash}` probes first (200 or 404).",
+    body=docs.HASH_BODY,
+    responses={200: docs.returns("the asset", "Asset"), 404: docs.error("blob_not_found")}))
 @envelope
 async def from_hash(request: web.Request) -> web.Response:
     """A reference to bytes this server already has (no upload); 404 `blob_not_found` otherwise."""
@@ -209,6 +224,10 @@ def _register_path(assets: Assets, raw: str, content_type: str | None) -> tuple[
 
 
 @routes.post("/api/v2/assets/from-path")
+@describe("Register a file on the server", **docs.options(
+    "A file already under the base directory's input/, output/, temp/ or model folders (no copy).",
+    body=docs.PATH_BODY, responses={201: docs.returns("new asset", "Asset"), 200: docs.returns("known", "Asset"),
+                                    404: docs.error("blob_not_found"), 422: docs.error("invalid_request")}))
 @envelope
 async def from_path(request: web.Request) -> web.Response:
     v2 = service(request)
@@ -231,12 +250,18 @@ def _asset(request: web.Request) -> AssetRow:
 
 
 @routes.get("/api/v2/assets/{asset_id}")
+@describe("Asset metadata", **docs.options(
+    "Hash, size, type, name and content URL.",
+    responses={200: docs.returns("the asset", "Asset"), 404: docs.error("not_found")}))
 @envelope
 async def get_asset(request: web.Request) -> web.Response:
     return web.json_response(service(request).assets.to_json(_asset(request), base_url(request)))
 
 
 @routes.get("/api/v2/assets/{asset_id}/content")
+@describe("Asset bytes", **docs.options(
+    "Range requests supported.", responses={200: docs.CONTENT, 206: docs.CONTENT, 404: docs.error(
+        "not_found, output_unavailable (the file is gone)")}))
 @envelope
 async def get_content(request: web.Request) -> web.StreamResponse:
     """The bytes (Range requests answered with 206); inline only for media types that cannot run script."""

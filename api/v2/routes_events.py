@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from api.openapi import describe
+from api.v2 import docs
 from api.v2.errors import V2Error, envelope
 from api.v2.service import V2Service, base_url, service
 from api.v2.views import TERMINAL
@@ -97,6 +99,9 @@ def _changes(cursor: Cursor, body: dict[str, Any], v2: V2Service, job_id: str) -
 
 
 @routes.get("/api/v2/jobs/{job_id}/events")
+@describe("Live job events (SSE)", **docs.options(
+    "Server-Sent Events until the terminal status; send Last-Event-ID to resume without missing outputs.",
+    responses={200: docs.SSE, 404: docs.error("not_found"), 429: docs.error("too_many_streams")}))
 @envelope
 async def events(request: web.Request) -> web.StreamResponse:
     v2 = service(request)

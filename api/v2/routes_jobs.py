@@ -10,7 +10,9 @@ from aiohttp import web
 
 from api.engine import PromptRejected
 from api.jsonbody import json_type_name, read_json_object
+from api.openapi import describe, obj
 from api.store import IdempotencyKeyUsed
+from api.v2 import docs
 from api.v2.errors import V2Error, envelope, invalid_request
 from api.v2.service import service
 from api.v2.views import STATUSES
@@ -24,6 +26,7 @@ _UI_KEYS = ("nodes", "links")
 
 
 @routes.get("/api/v2/health")
+@describe("Liveness probe (no token needed)", **docs.options("Liveness probe", responses={200: obj("healthy")}))
 @envelope
 async def health(request: web.Request) -> web.Response:
     """Cheap liveness probe: answers from memory, touches neither the engine nor the database."""
@@ -81,6 +84,13 @@ def _invalid_workflow(rejected: PromptRejected) -> V2Error:
 
 
 @routes.post("/api/v2/jobs")
+@describe("Submit a workflow", **docs.options(
+    "Queue an API-format workflow. `Idempotency-Key` header: single-use; a reused key is refused with 422 "
+    "idempotency_key_reuse (no second job); a refused request uses no key.",
+    body=docs.SUBMIT_BODY, responses={201: docs.returns("the queued job", "Job"),
+                                      400: docs.error("invalid_request"),
+                                      422: docs.error("invalid_workflow (details.node_errors), workflow_format_ui, "
+                                                      "missing_asset, idempotency_key_reuse")}))
 @envelope
 async def submit(request: web.Request) -> web.Response:
     v2 = service(request)
@@ -120,6 +130,9 @@ def _reused() -> V2Error:
 
 
 @routes.get("/api/v2/jobs")
+@describe("List jobs", **docs.options(
+    "Newest first; one page.", query={"status": "comma-separated statuses", "limit": "1-100 (default 50)"},
+    responses={200: obj("jobs", docs.JOB_LIST), 400: docs.error("invalid_request")}))
 @envelope
 async def list_jobs(request: web.Request) -> web.Response:
     """Newest first, optionally only some statuses (`status=a,b`), at most `limit` (1-100, default 50)."""
@@ -157,6 +170,9 @@ def state_size(v2: Any) -> int:
 
 
 @routes.get("/api/v2/jobs/{job_id}")
+@describe("Read a job", **docs.options(
+    "The job record: status, queue position, progress, outputs (assets), error, metrics, urls.",
+    responses={200: docs.returns("the job", "Job"), 404: docs.error("not_found")}))
 @envelope
 async def get_job(request: web.Request) -> web.Response:
     v2 = service(request)
@@ -164,6 +180,9 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v2/jobs/{job_id}/workflow")
+@describe("The executed workflow", **docs.options(
+    "The API graph that ran (format `api`).",
+    responses={200: docs.returns("workflow", "JobWorkflowResponse"), 404: docs.error("not_found")}))
 @envelope
 async def get_workflow(request: web.Request) -> web.Response:
     """The executed API-format graph (core/ASSET references already resolved to file names)."""
@@ -172,6 +191,9 @@ async def get_workflow(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v2/jobs/{job_id}/cancel")
+@describe("Cancel a job", **docs.options(
+    "Idempotent: queued → canceled, running → canceling → canceled, ended → unchanged.",
+    responses={200: docs.returns("the job", "Job"), 404: docs.error("not_found")}))
 @envelope
 async def cancel(request: web.Request) -> web.Response:
     """Idempotent: queued → canceled at once; running → canceling (then canceled); ended → unchanged."""

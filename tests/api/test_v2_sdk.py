@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,8 +181,14 @@ def test_prompt_job_reads_through_v2_and_lists(client: Comfy, v2_server: Server)
 
 
 def test_sse_resumes_after_reconnect_with_last_event_id(v2_server: Server) -> None:
-    body = contract.job(v2_server.request("POST", "/api/v2/jobs", {"workflow": chain(steps=6, delay_ms=30)}), 201)
+    body = contract.job(v2_server.request("POST", "/api/v2/jobs",
+                                          {"workflow": chain(steps=12, delay_ms=120, preview=16)}), 201)
     full = contract.sse_events(v2_server.request("GET", body["urls"]["events"], timeout=60).body)
+    previews = [data for _, event, data in full if event == "preview"]
+    assert previews and previews[0]["content_type"] == "image/jpeg" and previews[0]["node_id"] == "2"
+    assert len(previews) <= 12 * 0.120 / 0.5 + 2  # throttled to about two a second
+    logs = [data["message"] for _, event, data in full if event == "log"]
+    assert logs[0] == "job started" and logs[-1] == "job succeeded"
     assert [event for _, event, _ in full][-1] == "status" and full[-1][2]["status"] == "succeeded"
     outputs = [data for _, event, data in full if event == "output"]
     assert len(outputs) == 1
@@ -194,3 +201,17 @@ def test_sse_resumes_after_reconnect_with_last_event_id(v2_server: Server) -> No
     assert [event for _, event, _ in after_all if event in ("output", "log")] == []  # nothing missed
     assert after_all[-1][1] == "status" and after_all[-1][2]["status"] == "succeeded"
 
+
+
+def test_the_readme_example_runs(v2_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Comfy API v2", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) == 5
+    (tmp_path / "workflow_api.json").write_text(json.dumps(txt2img(CKPT, seed=11)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COMFY_API_KEY", raising=False)
+    monkeypatch.setenv("COMFY_BASE_URL", v2_server.url)
+    exec(code.replace("http://127.0.0.1:8188", v2_server.url), {})  # the README's own five lines
+    with Image.open(tmp_path / "out.png") as png:
+        assert png.size == (64, 64)

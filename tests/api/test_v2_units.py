@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import struct
 from pathlib import Path
@@ -116,3 +117,33 @@ def test_event_ids_resume_from_what_the_client_had() -> None:
     assert Cursor.resume("2.5.17") == Cursor(outputs=2, logs=5, count=17)
     assert Cursor.resume("garbage") == Cursor() and Cursor.resume(None) == Cursor()
     assert Cursor.resume("1.2.99999999999") == Cursor()
+
+
+def test_vendored_contract_schemas_match_the_pinned_sdk() -> None:
+    from tests.api.v2_contract import SCHEMAS_FILE, generated_schemas
+
+    assert json.loads(SCHEMAS_FILE.read_text()) == json.loads(json.dumps(generated_schemas()))
+
+
+def test_openapi_document_has_the_v2_routes_and_their_schemas(tmp_path: Path) -> None:
+    from api.app import create_app
+    from api.config import ServerConfig
+    from api.engine import EngineAdapter
+    from api.openapi import build_document
+    from folders import Folders
+    from graph.registry import NodeRegistry
+
+    app = create_app(ServerConfig(), Folders.at(tmp_path), EngineAdapter(NodeRegistry()),
+                     JobStore(tmp_path / "jobs.db", 10))
+    document = build_document(app, "test")
+    for path in ("/api/v2/health", "/api/v2/jobs", "/api/v2/jobs/{job_id}", "/api/v2/jobs/{job_id}/events",
+                 "/api/v2/jobs/{job_id}/cancel", "/api/v2/jobs/{job_id}/workflow", "/api/v2/assets",
+                 "/api/v2/assets/from-hash", "/api/v2/assets/from-path", "/api/v2/assets/{asset_id}",
+                 "/api/v2/assets/{asset_id}/content"):
+        assert path in document["paths"], path
+    assert document["paths"]["/api/v2/jobs"]["post"]["responses"]["201"]["content"]["application/json"][
+        "schema"] == {"$ref": "#/components/schemas/V2Job"}
+    text = json.dumps(document)
+    schemas = document["components"]["schemas"]
+    for name in set(re.findall(r"#/components/schemas/([A-Za-z0-9]+)", text)):
+        assert name in schemas, name

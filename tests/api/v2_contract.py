@@ -69,3 +69,26 @@ def sse_events(raw: bytes) -> list[tuple[str, str, dict[str, Any]]]:
         SSE_MODELS[fields["event"]].model_validate(data)
         frames.append((fields.get("id", ""), fields["event"], data))
     return frames
+
+
+SCHEMAS_FILE = Path(__file__).resolve().parents[2] / "api" / "v2" / "contract" / "comfy_api_v2_schemas.json"
+SCHEMA_MODELS = (models.Job, models.Asset, models.ErrorEnvelope, models.JobWorkflowResponse, models.StatusEvent,
+                 models.PreviewEvent, models.LogEvent, models.AssetReference)
+
+
+def generated_schemas() -> dict[str, Any]:
+    """The component schemas of the contract, as comfy-sdk's generated models state them."""
+    from pydantic.json_schema import models_json_schema
+
+    _, schema = models_json_schema([(model, "validation") for model in SCHEMA_MODELS],
+                                   ref_template="#/components/schemas/V2{model}")
+    return {
+        "$comment": ("Comfy API v2 component schemas, generated from the pydantic models that comfy-sdk 0.5.0 "
+                     "(MIT, Copyright (c) 2026 Comfy Org, see LICENSE-comfy-sdk) generates from the Comfy API v2 "
+                     "OpenAPI document. Regenerate: python -m tests.api.v2_contract"),
+        "schemas": {f"V2{name}": definition for name, definition in schema["$defs"].items()},
+    }
+
+
+if __name__ == "__main__":
+    SCHEMAS_FILE.write_text(json.dumps(generated_schemas(), indent=1, sort_keys=True) + "\n")
