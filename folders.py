@@ -14,7 +14,6 @@ outside its folder. Names are always '/'-separated and relative ("sdxl/base.safe
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 import shutil
@@ -501,6 +500,30 @@ def save_target(
     return SaveTarget(folder=target_dir, filename=filename, counter=counter, subfolder=subfolder, kind=kind)
 
 
+def output_prefix_problem(filename_prefix: str, kind: str = "output") -> str | None:
+    """Why `filename_prefix` may not name files in the `kind` folder, or None (checked at validation).
+
+    The same rules as `save_target`, without touching the counter: no `..`, no absolute path or drive, no NUL,
+    no folder-only prefix, and no subfolder that leads out of the folder through a symlink. The message names
+    the folder by kind only, never by its path on the server.
+    """
+    prefix = expand_prefix_tokens(filename_prefix, 0, 0)
+    if not prefix:
+        return "the filename prefix is empty"
+    subfolder, _, filename = prefix.rpartition("/")
+    if not filename:
+        return f"filename prefix {filename_prefix!r} ends with '/': it names a folder but no file name"
+    try:
+        relative = _checked_relative(kind, filename, subfolder)
+    except PathOutsideFolderError as error:
+        return f"{error}; a filename prefix must stay inside the {kind} folder"
+    root = get_folders().primary_folder(kind).resolve()
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root):
+        return f"filename prefix {filename_prefix!r} leads out of the {kind} folder through a symlink"
+    return None
+
+
 def _next_counter(folder: Path, filename: str) -> int:
     if not folder.is_dir():
         return 1
@@ -515,21 +538,6 @@ def _next_counter(folder: Path, filename: str) -> int:
 
 
 # ---------------------------------------------------------------- fingerprints
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of the file's bytes (ComfyUI's IS_CHANGED for LoadImage/LoadLatent)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def stat_fingerprint(path: Path) -> str:
-    """A cheap fingerprint that changes when the file is replaced or rewritten (size, mtime, inode)."""
-    info = path.stat()
-    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
 # ---------------------------------------------------------------- extra_model_paths.yaml

@@ -7,9 +7,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from api.redact import redact_json
 from api.store import Job
+from graph.cache import OutputCache
 from graph.executor import Executor, HiddenValues, InterruptFlag
 from graph.formats import WorkflowFormatError, load_workflow, to_api_prompt, to_native
+from graph.memory import GOVERNOR
 from graph.registry import NodeRegistry
 from graph.validate import comfy_error_response, validate
 
@@ -19,7 +22,7 @@ class PromptRejected(Exception):
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(str(body.get("error", {}).get("message", "invalid prompt")))
-        self.body = body
+        self.body = redact_json(body)  # a refusal names folders relative to the base directory, never by path
 
 
 def format_error_body(error: WorkflowFormatError) -> dict[str, Any]:
@@ -47,7 +50,8 @@ class EngineAdapter:
 
     def __init__(self, registry: NodeRegistry) -> None:
         self.registry = registry
-        self.executor = Executor(registry)
+        # Outputs and loaded models share the process's memory budgets (graph/memory.py).
+        self.executor = Executor(registry, cache=OutputCache(governor=GOVERNOR))
 
     def _load(self, data: Any) -> Any:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -39,21 +40,43 @@ def _no_constants(name: str) -> Any:
     raise BadRequest(400, "invalid_json", f"{name} is not valid JSON (numbers must be finite)")
 
 
-def parse_json(raw: bytes) -> Any:
-    """Decode a JSON document strictly (raises BadRequest 400 with type `invalid_json`)."""
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The location of the first NaN or ±Infinity in a decoded value (`a.b[2]`), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(the value)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def parse_json(raw: bytes, *, non_finite: bool = False) -> Any:
+    """Decode a JSON document strictly (raises BadRequest 400 with type `invalid_json`).
+
+    NaN and ±Infinity (Python's JSON extension, which ComfyUI accepts) are refused, unless `non_finite`: then
+    they are decoded, for validation to refuse them where they are, naming the node and the input.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise BadRequest(400, "invalid_json", "the body is not UTF-8", str(error)) from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+        constant = float if non_finite else _no_constants
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=constant)
     except json.JSONDecodeError as error:
         raise BadRequest(400, "invalid_json", "the body is not valid JSON", str(error)) from None
     except RecursionError:
         raise BadRequest(400, "invalid_json", "the JSON document is nested too deeply") from None
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
+async def read_json(request: web.Request, limit: int, *, non_finite: bool = False) -> Any:
     """Read at most `limit` bytes of body (413 beyond, before parsing) and decode it strictly."""
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -68,12 +91,14 @@ async def read_json(request: web.Request, limit: int) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         return None
-    return parse_json(raw)
+    return parse_json(raw, non_finite=non_finite)
 
 
-async def read_json_object(request: web.Request, limit: int, *, allow_empty: bool = True) -> dict[str, Any]:
+async def read_json_object(
+    request: web.Request, limit: int, *, allow_empty: bool = True, non_finite: bool = False
+) -> dict[str, Any]:
     """A JSON body that must be an object (an empty body counts as `{}` when `allow_empty`)."""
-    data = await read_json(request, limit)
+    data = await read_json(request, limit, non_finite=non_finite)
     if data is None and allow_empty:
         return {}
     if not isinstance(data, dict):

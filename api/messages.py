@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from api.redact import redact, redact_json
 from api.store import JobStatus
+
+log = logging.getLogger(__name__)
+#: Appended to a node's error message: where the full detail is.
+SEE_LOG = " (details, with the prompt id, are in the server log)"
 
 #: Messages recorded in the history entry's `status.messages` (as ComfyUI does).
 HISTORY_TYPES = frozenset(
@@ -94,15 +100,21 @@ class Translator:
 
     def _on_NodeFailed(self, event: object) -> list[Message]:
         node = str(getattr(event, "node_id"))  # noqa: B009
+        message = str(getattr(event, "message", getattr(event, "exception_message", "")))
+        exception_type = str(getattr(event, "exception_type", "Exception"))
+        trace = list(getattr(event, "traceback", []) or [])
+        # The detail stays in the server log, with the prompt id; clients get no traceback and no server path.
+        log.error("job %s: node %s (%s) raised %s: %s\n%s", self.prompt_id, node, self.node_type(node),
+                  exception_type, message, "".join(trace).rstrip())
         data = {
             "prompt_id": self.prompt_id,
             "node_id": node,
             "node_type": self.node_type(node),
             "executed": list(self.executed),
-            "exception_message": str(getattr(event, "message", getattr(event, "exception_message", ""))),
-            "exception_type": str(getattr(event, "exception_type", "Exception")),
-            "traceback": list(getattr(event, "traceback", []) or []),
-            "current_inputs": dict(getattr(event, "inputs", getattr(event, "current_inputs", {})) or {}),
+            "exception_message": redact(message) + SEE_LOG,
+            "exception_type": exception_type.rpartition(".")[2],
+            "traceback": [],
+            "current_inputs": redact_json(dict(getattr(event, "inputs", getattr(event, "current_inputs", {})) or {})),
             "current_outputs": list(self.executed),
             "timestamp": now_ms(),
         }

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from api import oplog
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, json_type_name, read_json_object
+from api.jsonbody import BadRequest, json_type_name, non_finite_path, read_json_object
 from api.state import ServerState, state_of
 from api.store import DuplicateJobId, Job
 
@@ -92,6 +92,9 @@ async def _submit(state: ServerState, body: dict[str, Any]) -> Job:
     if not isinstance(extra_data, dict):
         raise _bad("invalid_body", f"'extra_data' must be an object, got {json_type_name(extra_data)}")
     extra_data = {**extra_data, "client_id": client_id} if client_id else dict(extra_data)
+    where = non_finite_path(extra_data)
+    if where is not None:
+        raise _bad("invalid_body", f"'extra_data' holds a non-finite number (NaN or Infinity) at {where}")
 
     def validate_and_queue() -> Job:
         # One trip to a worker thread for both steps: under load, every hop waits for a free pool thread.
@@ -115,7 +118,8 @@ async def post_prompt(request: web.Request) -> web.StreamResponse:
     """Queue a workflow; with `?wait=true`, answer when it ends (or after `timeout` seconds, with 202)."""
     state = state_of(request)
     try:
-        body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False)
+        # NaN / Infinity are decoded so that validation refuses them where they are (node and input named).
+        body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False, non_finite=True)
     except BadRequest as error:
         oplog.refused_line(None, str(error))
         raise

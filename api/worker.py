@@ -12,7 +12,6 @@ import io
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +20,8 @@ from PIL import Image, ImageOps
 
 from api import oplog
 from api.hub import IMAGE_TYPE_JPEG, Hub, RunningState, preview_frame
-from api.messages import HISTORY_TYPES, TERMINAL_TYPES, Translator
+from api.messages import HISTORY_TYPES, SEE_LOG, TERMINAL_TYPES, Translator
+from api.redact import redact
 from api.store import Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
@@ -172,13 +172,14 @@ class Worker:
         except Exception as error:  # an engine bug must fail this job, not the worker
             log.exception("job %s failed outside any node", job.id)
             running.status = "failed"
-            running.error = {"message": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
             failure: dict[str, Any] = {
                 "prompt_id": job.id, "node_id": None, "node_type": None, "executed": [],
-                "exception_message": str(error), "exception_type": type(error).__name__,
-                "traceback": traceback.format_exception(error), "current_inputs": {}, "current_outputs": [],
+                "exception_message": redact(f"{type(error).__name__}: {error}") + SEE_LOG,
+                "exception_type": type(error).__name__,
+                "traceback": [], "current_inputs": {}, "current_outputs": [],
                 "timestamp": _now_ms(),
             }
+            running.error = failure
             running.messages.append(["execution_error", failure])
             running.held.append(("execution_error", failure))
         status: JobStatus = running.status or "failed"

@@ -265,6 +265,17 @@ class NodeChecker:
                 expected="valid Unicode text without NUL",
                 received=short_repr(value),
             )
+            return
+        problem = item.text.check(value) if item.text is not None and item.text.check is not None else None
+        if problem is not None:
+            self.report(
+                node,
+                "invalid_filename",
+                problem,
+                name=item.name,
+                expected="a file name inside its folder",
+                received=short_repr(value),
+            )
 
     def _check_choice(self, node: WorkflowNode, item: InputSpec, value: Any) -> None:
         current = self._current_options(item)

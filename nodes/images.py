@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import torch
 
 import folders
-from graph.cache import file_fingerprint
 from graph.comfy_export import to_comfy_ui
+from graph.fingerprint import file_fingerprint
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
 from graph.spec import Effects, NoOutputs, Outputs, node
@@ -136,7 +136,7 @@ def write_images(
 @node("SaveImage", category="image", display_name="Save Image", effects=Effects.WRITES_FILES)
 def save_image(
     images: IMAGE,
-    filename_prefix: Annotated[str, Text()] = "ComfyUI",
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "ComfyUI",
     prompt: PromptGraph = None,
     extra_pnginfo: ExtraPngInfo = None,
 ) -> NoOutputs:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import torch
 
 import folders
-from graph.cache import file_fingerprint
+from graph.fingerprint import file_fingerprint
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
 from imaging.latent_io import latent_file_bytes, load_latent
@@ -32,7 +32,7 @@ class Latent(Outputs):
 @node("SaveLatent", category="_for_testing", effects=Effects.WRITES_FILES)
 def save_latent_node(
     samples: LATENT,
-    filename_prefix: Annotated[str, Text()] = "latents/ComfyUI",
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "latents/ComfyUI",
     prompt: Annotated[dict[str, Any] | None, Hidden("PROMPT")] = None,
     extra_pnginfo: Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")] = None,
 ) -> NoOutputs:
