@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import oplog, routes_docs, routes_estimate, routes_files, routes_info, routes_jobs
+from api import oplog, routes_docs, routes_estimate, routes_files, routes_info, routes_jobs, v2
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
@@ -113,6 +113,7 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
                   routes_estimate.routes):
         _add_routes(app, table)
+    v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)
