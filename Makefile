@@ -51,7 +51,7 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model stats browser-test
+.PHONY: demo-model stats browser-test screenshots
 demo-model: venv
 	$(PY) server.py demo-model
 
@@ -62,3 +62,7 @@ stats: venv
 # The browser tests alone (headless Debian chromium against a real server).
 browser-test: venv web browser-deps
 	$(VENV)/bin/pytest -m browser tests/browser
+
+# docs/editor.png from a real first run: fresh base directory, shipped checkpoint (or the demo one), one Queue.
+screenshots: venv web browser-deps
+	$(PY) docs/screenshots.py
