@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,12 +45,6 @@ class V2Error(Exception):
         if self.details is not None:
             error["details"] = self.details
         return web.json_response({"error": error}, status=self.status, headers=self.headers)
-
-
-def scrub_paths(message: str) -> str:
-    """A message without server paths: "(looked in ...)" tails dropped, absolute paths shown as <path>."""
-    message = re.sub(r"\s*\(looked in [^)]*\)", "", message)
-    return re.sub(r"(?<![\w.])(/[^\s'\"(),:]+)+", "<path>", message)
 
 
 def not_found(what: str) -> V2Error:

@@ -192,3 +192,16 @@ def test_input_upload_in_a_subfolder_with_range_reads(small_server: Server) -> N
     renamed = contract.asset(upload_asset(small_server, "input/range/tiny.png", other), 201)
     assert renamed["file_path"] == "range/tiny (1).png"
     assert (small_server.base / "input" / "range" / "tiny.png").read_bytes() == data
+
+
+def test_a_failed_job_names_node_and_class_without_traceback(small_server: Server) -> None:
+    from tests.api.server_harness import failing
+
+    job = contract.job(submit(small_server, {"workflow": failing()}), 201)
+    small_server.wait_job(job["id"])
+    done = contract.job(small_server.request("GET", f"/api/v2/jobs/{job['id']}"))
+    assert done["status"] == "failed" and done["outputs"] == []
+    error = done["error"]
+    assert error["code"] == "node_execution_error" and error["node_id"] == "2" and error["class_type"] == "StubFail"
+    assert "stub failure" in error["message"] and error.get("traceback") is None
+    assert "Traceback" not in json.dumps(done) and str(small_server.base) not in json.dumps(done)
