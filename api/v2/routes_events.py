@@ -118,7 +118,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         while True:
             wake.clear()
-            body = await asyncio.to_thread(v2.views.body, v2.job(job.id), root, v2.live.view(job.id))
+            current = v2.state.store.get(job.id)
+            if current is None:  # deleted from the queue or the history meanwhile: nothing more will happen
+                cursor.add("log", {"level": "warning", "message": "the job was deleted"})
+                await response.write(cursor.frames.pop())
+                break
+            body = await asyncio.to_thread(v2.views.body, current, root, v2.live.view(job.id))
             due = _changes(cursor, body, v2, job.id)
             for frame in cursor.frames:
                 await response.write(frame)
