@@ -22,6 +22,9 @@ TOKEN_COOKIE = "latent_loom_token"
 _SIMPLE_CONTENT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 #: Routes whose POST body is a file upload (multipart is their normal content type).
 _UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask")
+#: Routes whose body is raw content, which ComfyUI's frontend sends without a JSON content type (a setting's
+#: value, a workflow file). Same-origin only: a cross-site request was refused before this is looked at.
+_RAW_BODY_PREFIXES = ("/settings/", "/api/settings/", "/userdata/", "/api/userdata/")
 
 
 def _forbidden(message: str) -> web.Response:
@@ -126,7 +129,10 @@ class Guards:
             content_type = request.content_type.lower()
             is_upload = request.path in _UPLOAD_PATHS
             simple = content_type in _SIMPLE_CONTENT_TYPES
-            if simple and not (is_upload and content_type == "multipart/form-data") and request.can_read_body:
+            raw_body = request.path.startswith(_RAW_BODY_PREFIXES) and (
+                fetch_site == "same-origin" or (origin is not None and self._same_origin(origin, request)))
+            if (simple and not (is_upload and content_type == "multipart/form-data") and not raw_body
+                    and request.can_read_body):
                 return web.json_response(
                     {"error": {"type": "unsupported_media_type", "message": "send application/json"}},
                     status=415,
