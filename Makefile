@@ -51,10 +51,14 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model stats
+.PHONY: demo-model stats browser-test
 demo-model: venv
 	$(PY) server.py demo-model
 
 # What this checkout supports (node count, families, templates, model folders): the README quotes it.
 stats: venv
 	$(PY) server.py stats
+
+# The browser tests alone (headless Debian chromium against a real server).
+browser-test: venv web browser-deps
+	$(VENV)/bin/pytest -m browser tests/browser

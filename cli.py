@@ -257,13 +257,15 @@ def execute(
     workflow: Workflow, registry: NodeRegistry, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True
 ) -> Outcome:
     """Run a validated workflow with progress bars on stderr; Ctrl-C interrupts between steps."""
+    from graph.cache import OutputCache
     from graph.executor import Executor, HiddenValues, InterruptFlag
+    from graph.memory import GOVERNOR
 
     interrupt = InterruptFlag()
     display = ProgressDisplay(workflow, registry, enabled=progress)
     previous = _interrupt_on_sigint(interrupt)
     try:
-        result = Executor(registry).run(
+        result = Executor(registry, cache=OutputCache(governor=GOVERNOR)).run(
             workflow,
             job_id="cli",
             emit=display.handle,

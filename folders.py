@@ -14,7 +14,6 @@ outside its folder. Names are always '/'-separated and relative ("sdxl/base.safe
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 import shutil
@@ -539,21 +538,6 @@ def _next_counter(folder: Path, filename: str) -> int:
 
 
 # ---------------------------------------------------------------- fingerprints
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of the file's bytes (ComfyUI's IS_CHANGED for LoadImage/LoadLatent)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def stat_fingerprint(path: Path) -> str:
-    """A cheap fingerprint that changes when the file is replaced or rewritten (size, mtime, inode)."""
-    info = path.stat()
-    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
 # ---------------------------------------------------------------- extra_model_paths.yaml

@@ -10,7 +10,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import oplog, routes_docs, routes_files, routes_frontend, routes_info, routes_jobs, routes_userdata
+from api import (
+    oplog,
+    routes_docs,
+    routes_estimate,
+    routes_files,
+    routes_frontend,
+    routes_info,
+    routes_jobs,
+    routes_userdata,
+    v2,
+)
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
@@ -52,7 +62,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(
-            {"error": {"type": "internal_error", "message": "internal server error; see the server log"}},
+            # `code` too: this body is also the Comfy API v2 envelope for an unexpected failure of a v2 route.
+            {"error": {"type": "internal_error", "code": "internal_error",
+                       "message": "internal server error; see the server log"}},
             status=500,
         )
 
@@ -112,8 +124,9 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
-                  routes_userdata.routes, routes_frontend.routes):
+                  routes_estimate.routes, routes_userdata.routes, routes_frontend.routes):
         _add_routes(app, table)
+    v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)

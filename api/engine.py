@@ -9,8 +9,10 @@ from typing import Any
 
 from api.redact import redact_json
 from api.store import Job
+from graph.cache import OutputCache
 from graph.executor import Executor, HiddenValues, InterruptFlag
 from graph.formats import WorkflowFormatError, load_workflow, to_api_prompt, to_native
+from graph.memory import GOVERNOR
 from graph.registry import NodeRegistry
 from graph.validate import comfy_error_response, validate
 
@@ -48,7 +50,8 @@ class EngineAdapter:
 
     def __init__(self, registry: NodeRegistry) -> None:
         self.registry = registry
-        self.executor = Executor(registry)
+        # Outputs and loaded models share the process's memory budgets (graph/memory.py).
+        self.executor = Executor(registry, cache=OutputCache(governor=GOVERNOR))
 
     def _load(self, data: Any) -> Any:
         try:

@@ -20,15 +20,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
 #: Content types a browser may send cross-site without a preflight ("simple" requests).
 _SIMPLE_CONTENT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
-#: Routes whose POST body is a file upload (multipart is their normal content type).
-_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask")
 #: Routes whose body is raw content, which ComfyUI's frontend sends without a JSON content type (a setting's
 #: value, a workflow file). Same-origin only: a cross-site request was refused before this is looked at.
 _RAW_BODY_PREFIXES = ("/settings/", "/api/settings/", "/userdata/", "/api/userdata/")
+#: Routes whose POST body is a file upload (multipart is their normal content type).
+_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask", "/api/v2/assets")
+#: Cheap liveness probe that a supervisor may call without the token (Comfy API v2 contract); Host and
+#: Origin checks still apply to it.
+PUBLIC_PATHS = frozenset({"/api/v2/health"})
+
+
+def _refusal(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An error body both clients read: ComfyUI-style `type` and the Comfy API v2 envelope's `code`."""
+    return web.json_response(
+        {"error": {"type": code, "code": code, "message": message}}, status=status, headers=headers
+    )
 
 
 def _forbidden(message: str) -> web.Response:
-    return web.json_response({"error": {"type": "forbidden", "message": message}}, status=403)
+    return _refusal(403, "forbidden", message)
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -80,7 +90,8 @@ class Guards:
     async def guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every guard in order (one middleware: each extra layer costs every request a coroutine)."""
         refusal = self.check_host(request) or self.check_origin(request) or self.preflight(request)
-        if refusal is None and self.config.access_token is not None:
+        public = request.method in ("GET", "HEAD") and request.path in PUBLIC_PATHS
+        if refusal is None and self.config.access_token is not None and not public:
             refusal = self.check_token(request, self.config.access_token)
         if refusal is not None:
             return refusal
@@ -99,7 +110,9 @@ class Guards:
                 status=204,
                 headers={
                     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Access-Token",
+                    "Access-Control-Allow-Headers": (
+                        "Content-Type, Authorization, X-Access-Token, Idempotency-Key, Range, Last-Event-ID"
+                    ),
                     "Access-Control-Max-Age": "600",
                 },
             )
@@ -133,10 +146,7 @@ class Guards:
                 fetch_site == "same-origin" or (origin is not None and self._same_origin(origin, request)))
             if (simple and not (is_upload and content_type == "multipart/form-data") and not raw_body
                     and request.can_read_body):
-                return web.json_response(
-                    {"error": {"type": "unsupported_media_type", "message": "send application/json"}},
-                    status=415,
-                )
+                return _refusal(415, "unsupported_media_type", "send application/json")
         return None
 
     def _same_origin(self, origin: str, request: web.Request) -> bool:
@@ -153,11 +163,7 @@ class Guards:
         """With --access-token, every route (websocket included) needs it: header, `?token=` or the cookie."""
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
-            return web.json_response(
-                {"error": {"type": "unauthorized", "message": "an access token is required"}},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return _refusal(401, "unauthorized", "an access token is required", {"WWW-Authenticate": "Bearer"})
         return None
 
 

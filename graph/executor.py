@@ -1,6 +1,6 @@
 """Running a workflow: validate, plan (ancestors of the outputs, topological order), serve from cache, execute.
 
-    executor = Executor(REGISTRY, cache=OutputCache(max_bytes=8 * 2**30))
+    executor = Executor(registry, cache=OutputCache(governor=GOVERNOR))  # GOVERNOR: graph.memory
     result = executor.run(workflow, job_id="42", emit=queue.put, interrupt=InterruptFlag())
 
 Only ancestors of output nodes (or of `targets`) run; a node whose key is cached is not run, and neither are
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -268,6 +269,7 @@ class _Job:
             self.send(NodeStarted(self.job_id, node_id))
             kwargs: dict[str, Any] = {}
             token = runtime.install(_NodeRuntime(self, node_id))
+            started = time.perf_counter()
             try:
                 kwargs = self._arguments(spec, node)
                 values, ui = _unpack(spec, spec.function(**kwargs), registry.socket_types)
@@ -279,7 +281,8 @@ class _Job:
                 runtime.uninstall(token)
             result.executed.append(node_id)
             if not cache_policy(spec).always_runs:
-                self.executor.cache.put(self.plan.keys[node_id], values, ui)
+                cost = time.perf_counter() - started  # what a cache hit saves: the governor keeps costly outputs
+                self.executor.cache.put(self.plan.keys[node_id], values, ui, cost_seconds=cost)
             if self.remaining.get(node_id):
                 self.values[node_id] = values
             self._release_inputs(node)

@@ -27,6 +27,7 @@ from graph.widgets import (
     ForceInput,
     Hidden,
     ImageUpload,
+    Label,
     OptionalInput,
     Range,
     SeedWidget,
@@ -374,7 +375,7 @@ def _output_specs(where: str, output_type: type[Outputs]) -> tuple[OutputSpec, .
         specs.append(
             OutputSpec(
                 name=field.name,
-                display_name=field.name.upper(),
+                display_name=marks[Label].text if Label in marks else field.name.upper(),
                 type_name=marks[Socket].type_name,
                 tooltip=marks[Tooltip].text if Tooltip in marks else None,
             )

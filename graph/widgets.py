@@ -22,12 +22,13 @@ SEED_MAX = 2**64 - 1
 
 @dataclass(frozen=True)
 class Range:
-    """Numeric limits of an INT or FLOAT widget. `round` is the precision a FLOAT must sit on (ComfyUI's)."""
+    """Numeric limits of an INT or FLOAT widget. `round` is the precision a FLOAT must sit on (ComfyUI's);
+    ``round=False`` (ComfyUI's ``round: False``) accepts any value in range, off the step grid too."""
 
     min: float
     max: float
     step: float | None = None
-    round: float | None = None
+    round: float | Literal[False] | None = None
     display: Literal["number", "slider"] = "number"
 
 
@@ -73,6 +74,13 @@ class Toggle:
 @dataclass(frozen=True)
 class Tooltip:
     """Help text shown on hover for an input or an output."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Label:
+    """The name an output shows (ComfyUI's output ``display_name``: "output", "high_sigmas"); default TYPE."""
 
     text: str
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import torch
 
 import folders
-from graph.cache import file_fingerprint
 from graph.comfy_export import to_comfy_ui
+from graph.fingerprint import file_fingerprint
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
 from graph.spec import Effects, NoOutputs, Outputs, node

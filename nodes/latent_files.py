@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import torch
 
 import folders
-from graph.cache import file_fingerprint
+from graph.fingerprint import file_fingerprint
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
 from imaging.latent_io import latent_file_bytes, load_latent

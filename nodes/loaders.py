@@ -12,6 +12,7 @@ from diffusion.models.checkpoint import load_checkpoint
 from diffusion.models.controlnet import load_controlnet
 from diffusion.models.lora import apply_lora
 from diffusion.models.vae_loader import load_vae
+from graph.fingerprint import file_fingerprint
 from graph.spec import Effects, Outputs, node
 from graph.widgets import Choices, Range
 from nodes.sockets import CLIP, CONTROL_NET, MODEL, VAE
@@ -38,7 +39,7 @@ def _model_choices(kind: str) -> Choices:
 
 def _fingerprint(kind: str, input_name: str) -> Callable[[Mapping[str, Any]], str]:
     def fingerprint(values: Mapping[str, Any]) -> str:
-        return folders.stat_fingerprint(folders.model_path(kind, str(values[input_name])))
+        return file_fingerprint(folders.model_path(kind, str(values[input_name])))
 
     return fingerprint
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from graph_stubs import STUBS
 
-from graph.cache import ENTRY_OVERHEAD_BYTES, OutputCache, file_fingerprint, measure_nbytes, node_key
+from graph.cache import ENTRY_OVERHEAD_BYTES, OutputCache, measure_nbytes, node_key
+from graph.fingerprint import file_fingerprint
 from graph.workflow import Link, WorkflowNode
 
 

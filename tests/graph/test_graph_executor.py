@@ -151,14 +151,14 @@ def test_alternating_two_workflows_recomputes_nothing_the_second_time() -> None:
     assert CALLS == ["SaveImage"]
 
 
-def test_byte_budget_evicts_least_recently_used_across_jobs() -> None:
+def test_byte_budget_evicts_across_jobs() -> None:
     # Each entry costs a few hundred bytes (values + overhead); leave room for about one workflow's worth.
     runner = Runner(max_bytes=3_000)
     runner.run(DEFAULT)
     runner.run(with_inputs(DEFAULT, "3", seed=2))
     runner.run(with_inputs(DEFAULT, "3", seed=3))
-    runner.run(DEFAULT)  # seed 1's sampler output was evicted meanwhile: it runs again
-    assert "KSampler" in CALLS
+    runner.run(DEFAULT)  # part of seed 1's chain was evicted meanwhile (cheapest first): it runs again
+    assert set(CALLS) & {"KSampler", "VAEDecode"}
     assert runner.executor.cache.total_bytes <= 3_000
     runner.executor.cache.clear()
     runner.run(DEFAULT)
