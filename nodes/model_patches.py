@@ -1,10 +1,12 @@
 """Model patches that change how a MODEL samples without copying its weights: FreeU, FreeU_V2, RescaleCFG,
-ModelSamplingDiscrete, DifferentialDiffusion (ComfyUI's names, inputs, defaults and limits)."""
+ModelSamplingDiscrete, DifferentialDiffusion, PerturbedAttentionGuidance (ComfyUI's names, inputs, defaults
+and limits)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from diffusion.models.attention_patches import PerturbedAttentionGuidance
 from diffusion.models.model import UnetModel
 from diffusion.models.model_options import SamplingOverride, options_of
 from diffusion.models.unet_patches import FreeU
@@ -76,3 +78,12 @@ def differential_diffusion(
     """Treat a soft inpainting mask as per-pixel denoise strength (repaint each cell for a share of the steps)."""
     return patched("DifferentialDiffusion", model, f"DifferentialDiffusion({strength})",
                    denoise_mask_function=DifferentialDiffusionMask(strength))
+
+
+@node("PerturbedAttentionGuidance", category="model_patches/unet")
+def perturbed_attention_guidance(
+    model: ModelInput, scale: Annotated[float, Range(0.0, 100.0, step=0.01, round=0.01)] = 3.0,
+) -> ModelResult:
+    """Guide away from a prediction whose middle-block self-attention is the identity (one extra pass a step)."""
+    post = (*options_of(model).post_cfg, PerturbedAttentionGuidance(scale))
+    return patched("PerturbedAttentionGuidance", model, f"PerturbedAttentionGuidance({scale})", post_cfg=post)

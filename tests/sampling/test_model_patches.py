@@ -32,6 +32,8 @@ EXPECTED: dict[str, list[tuple[str, Any, Any, Any]]] = {
                  ("s2", 0.2, 0.0, 10.0)],
     "RescaleCFG": [("model", S, S, S), ("multiplier", 0.7, 0.0, 1.0)],
     "ModelSamplingDiscrete": [("model", S, S, S), ("sampling", "eps", S, S), ("zsnr", False, S, S)],
+    "DifferentialDiffusion": [("model", S, S, S), ("strength", 1.0, 0.0, 1.0)],
+    "PerturbedAttentionGuidance": [("model", S, S, S), ("scale", 3.0, 0.0, 100.0)],
 }
 
 
@@ -206,3 +208,51 @@ def test_differential_diffusion_repaints_by_mask_value(base: UnetModel) -> None:
     assert isinstance(half, UnetModel) and half.options.denoise_mask_function is not None
     spec = REGISTRY.get("DifferentialDiffusion")
     assert spec is not None and spec.input("strength").section == "optional"  # type: ignore[union-attr]
+
+
+def test_pag_perturbed_pass_matches_diffusers_identity_processor(base: UnetModel) -> None:
+    """Our identity self-attention in the middle block against diffusers' PAG processor (perturbed half)."""
+    from diffusers.models.attention_processor import PAGIdentitySelfAttnProcessor2_0
+
+    from diffusion.models.attention_patches import PerturbMiddleSelfAttention, middle_self_attentions
+
+    unet: Any = base.unet
+    assert len(middle_self_attentions(unet)) == 1
+    x = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(10))
+    context = text_cond(5).cross_attn
+    t = torch.tensor([400.0])
+    plain = unet(x, t, encoder_hidden_states=context, return_dict=False)[0]
+    with PerturbMiddleSelfAttention().installed(unet):
+        ours = unet(x, t, encoder_hidden_states=context, return_dict=False)[0]
+    assert torch.equal(unet(x, t, encoder_hidden_states=context, return_dict=False)[0], plain)  # restored
+    attn = middle_self_attentions(unet)[0]
+    previous = attn.processor
+    attn.set_processor(PAGIdentitySelfAttnProcessor2_0())
+    try:
+        # diffusers' PAG processor runs [original, perturbed] halves of one batch through the middle block.
+        both = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([context, context]), return_dict=False)[0]
+    finally:
+        attn.set_processor(previous)
+    # Batch size 2 vs 1 changes float summation order in the convolutions: 1e-5 absolute.
+    torch.testing.assert_close(ours, both[1:], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(plain, both[:1], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(ours, plain, atol=1e-4)
+
+
+def test_pag_guidance_closed_form(base: UnetModel) -> None:
+    """ComfyUI's formula on x0 estimates: cfg_result + (cond − cond_perturbed)·scale; scale 0 changes nothing."""
+    from diffusion.models.attention_patches import PerturbedAttentionGuidance
+    from diffusion.models.model_options import PostCfgArgs
+
+    g = torch.Generator().manual_seed(11)
+    x, denoised, cond, perturbed = (torch.randn(1, 4, 2, 2, generator=g) for _ in range(4))
+    args = PostCfgArgs(x, torch.tensor(2.0), denoised, cond, lambda hooks: perturbed)
+    torch.testing.assert_close(PerturbedAttentionGuidance(2.5)(args), denoised + (cond - perturbed) * 2.5)
+    assert PerturbedAttentionGuidance(0.0)(args) is denoised
+    kw: dict[str, Any] = {"seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+                          "positive": [text_cond(1)], "negative": [text_cond(2)],
+                          "latent": {"samples": torch.zeros(1, 4, 8, 8)}}
+    plain = sample(base, **kw)["samples"]
+    pag = mp.perturbed_attention_guidance(base, 3.0).model
+    assert not torch.allclose(sample(pag, **kw)["samples"], plain, atol=1e-4)
+    assert torch.equal(sample(mp.perturbed_attention_guidance(base, 0.0).model, **kw)["samples"], plain)
