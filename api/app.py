@@ -51,7 +51,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(
-            {"error": {"type": "internal_error", "message": "internal server error; see the server log"}},
+            # `code` too: this body is also the Comfy API v2 envelope for an unexpected failure of a v2 route.
+            {"error": {"type": "internal_error", "code": "internal_error",
+                       "message": "internal server error; see the server log"}},
             status=500,
         )
 

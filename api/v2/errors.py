@@ -2,16 +2,14 @@
 
 Every v2 handler runs inside `envelope`: a refusal is a V2Error with its contract code and status; a refusal
 from the shared body readers (api/jsonbody) keeps its status and becomes `invalid_request` (or
-`payload_too_large`); anything unexpected is a 500 `internal_error` whose details stay in the server log.
+`payload_too_large`); anything unexpected reaches the app's errors middleware, whose 500 body is also a v2
+envelope (`internal_error`) and whose details stay in the server log.
 No traceback and no server path ever reaches the client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +17,6 @@ from aiohttp import web
 
 from api.jsonbody import BadRequest
 
-log = logging.getLogger(__name__)
 V2Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,12 +45,6 @@ class V2Error(Exception):
         return web.json_response({"error": error}, status=self.status, headers=self.headers)
 
 
-def scrub_paths(message: str) -> str:
-    """A message without server paths: "(looked in ...)" tails dropped, absolute paths shown as <path>."""
-    message = re.sub(r"\s*\(looked in [^)]*\)", "", message)
-    return re.sub(r"(?<![\w.])(/[^\s'\"(),:]+)+", "<path>", message)
-
-
 def not_found(what: str) -> V2Error:
     return V2Error(404, "not_found", f"no such {what}")
 
@@ -79,12 +70,5 @@ def envelope(handler: V2Handler) -> V2Handler:
             return error.response()
         except BadRequest as error:
             return from_bad_request(error).response()
-        except web.HTTPException:
-            raise
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return V2Error(500, "internal_error", "internal server error; see the server log").response()
 
     return wrapped

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from blake3 import blake3
 
-from api.v2.errors import V2Error, scrub_paths
+from api.redact import redact
+from api.v2.errors import V2Error
 from folders import DEFAULT_MODEL_FOLDERS, LEGACY_KIND_NAMES, FolderError, Folders
 
 HASH_PREFIX = "blake3:"
@@ -140,7 +141,7 @@ def destination(folders: Folders, kind: str, name: str) -> Path:
     try:
         return folders.resolve_path(kind, name, must_exist=False)
     except FolderError as error:
-        raise V2Error(422, "invalid_request", f"file_path {name!r} is refused: {scrub_paths(str(error))}") from None
+        raise V2Error(422, "invalid_request", f"file_path {name!r} is refused: {redact(str(error))}") from None
 
 
 def locate(folders: Folders, kind: str, name: str) -> Path | None:

@@ -67,6 +67,15 @@ class LiveJob:
         return snapshot
 
 
+@dataclass(frozen=True)
+class LiveView:
+    """A copy of what the live state says about one job, taken on the loop for a worker thread to read."""
+
+    canceling: bool = False
+    progress: dict[str, Any] | None = None
+    outputs: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
 class LiveJobs:
     """The hub listener (all on the event loop)."""
 
@@ -75,16 +84,23 @@ class LiveJobs:
         self.jobs: OrderedDict[str, LiveJob] = OrderedDict()
         self.canceling: set[str] = set()
         self.streams: dict[str, set[asyncio.Event]] = {}
-        self.preview_streams = 0
+        self.open_streams = 0
         self._preview_seq = 0
         self._running: str | None = None
+
+    def view(self, job_id: str) -> LiveView:
+        """Call on the loop: the state below changes there, so threads read this copy instead."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return LiveView(job_id in self.canceling)
+        return LiveView(job_id in self.canceling, job.progress(), tuple(job.outputs))
 
     # -- subscriptions ----------------------------------------------------------------------------------
 
     def subscribe(self, job_id: str) -> asyncio.Event:
         event = asyncio.Event()
         self.streams.setdefault(job_id, set()).add(event)
-        self.preview_streams += 1
+        self.open_streams += 1
         return event
 
     def unsubscribe(self, job_id: str, event: asyncio.Event) -> None:
@@ -93,7 +109,7 @@ class LiveJobs:
             waiting.discard(event)
             if not waiting:
                 del self.streams[job_id]
-        self.preview_streams -= 1
+        self.open_streams -= 1
 
     def _wake(self, job_id: str | None) -> None:
         targets = self.streams.values() if job_id is None else [self.streams.get(job_id, set())]
@@ -104,7 +120,7 @@ class LiveJobs:
     # -- HubListener ------------------------------------------------------------------------------------
 
     def wants_previews(self) -> bool:
-        return self.preview_streams > 0
+        return self.open_streams > 0
 
     def preview(self, frame: bytes) -> None:
         job = self.jobs.get(self._running or "")

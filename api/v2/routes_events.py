@@ -106,7 +106,7 @@ def _changes(cursor: Cursor, body: dict[str, Any], v2: V2Service, job_id: str) -
 async def events(request: web.Request) -> web.StreamResponse:
     v2 = service(request)
     job = v2.job(request.match_info["job_id"])
-    if v2.live.preview_streams >= MAX_STREAMS:
+    if v2.live.open_streams >= MAX_STREAMS:
         raise V2Error(429, "too_many_streams", "too many event streams are open; poll the job instead",
                       headers={"Retry-After": "5"})
     wake = v2.live.subscribe(job.id)
@@ -118,7 +118,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         while True:
             wake.clear()
-            body = await asyncio.to_thread(v2.views.body, v2.job(job.id), root)
+            current = v2.state.store.get(job.id)
+            if current is None:  # deleted from the queue or the history meanwhile: nothing more will happen
+                cursor.add("log", {"level": "warning", "message": "the job was deleted"})
+                await response.write(cursor.frames.pop())
+                break
+            body = await asyncio.to_thread(v2.views.body, current, root, v2.live.view(job.id))
             due = _changes(cursor, body, v2, job.id)
             for frame in cursor.frames:
                 await response.write(frame)

@@ -21,6 +21,8 @@ routes = web.RouteTableDef()
 MAX_IDEMPOTENCY_KEY = 255
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100
+#: How many of the newest jobs a status-filtered list looks through.
+MAX_FILTER_SCAN = 2000
 SUBMIT_FIELDS = frozenset({"workflow", "extra_data", "metadata"})
 _UI_KEYS = ("nodes", "links")
 
@@ -150,23 +152,21 @@ async def list_jobs(request: web.Request) -> web.Response:
     if request.query.get("cursor"):
         raise V2Error(422, "invalid_cursor", "this server returns one page; it issued no cursor")
 
-    def read() -> list[dict[str, Any]]:
+    canceling = frozenset(v2.live.canceling)
+
+    def read() -> dict[str, Any]:
         items: list[dict[str, Any]] = []
-        scan = limit if not wanted else state_size(v2)
-        for job in v2.state.store.recent(scan):
-            item = v2.views.summary(job)
+        jobs = v2.state.store.recent(limit if not wanted else MAX_FILTER_SCAN)
+        for job in jobs:
+            item = v2.views.summary(job, job.id in canceling)
             if not wanted or item["status"] in wanted:
                 items.append(item)
             if len(items) >= limit:
                 break
-        return items
+        # The scan of a filtered list stops at MAX_FILTER_SCAN jobs: say so rather than imply there are no more.
+        return {"jobs": items, "truncated": bool(wanted) and len(items) < limit and len(jobs) == MAX_FILTER_SCAN}
 
-    return web.json_response({"jobs": await asyncio.to_thread(read)})
-
-
-def state_size(v2: Any) -> int:
-    """How many jobs a filtered list scans (the whole store is bounded by --history-size plus the queue)."""
-    return int(v2.state.config.history_size) + 10_000
+    return web.json_response(await asyncio.to_thread(read))
 
 
 @routes.get("/api/v2/jobs/{job_id}")

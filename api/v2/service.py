@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -31,7 +32,7 @@ class V2Service:
 
         live = LiveJobs(prompt_of)
         assets = Assets(AssetIndex(state.store), state.folders)
-        return cls(state, live, assets, JobViews(state.store, assets, live))
+        return cls(state, live, assets, JobViews(state.store, assets))
 
     def job(self, job_id: str) -> Job:
         job = self.state.store.get(job_id) if len(job_id) <= 128 else None
@@ -39,8 +40,8 @@ class V2Service:
             raise not_found("job")
         return job
 
-    async def job_body(self, job: Job, request: web.Request) -> dict[str, object]:
-        return await asyncio.to_thread(self.views.body, job, base_url(request))
+    async def job_body(self, job: Job, request: web.Request) -> dict[str, Any]:
+        return await asyncio.to_thread(self.views.body, job, base_url(request), self.live.view(job.id))
 
 
 V2: web.AppKey[V2Service] = web.AppKey("comfy_api_v2", V2Service)

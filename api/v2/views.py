@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from api.redact import redact
 from api.store import Job, JobStore
 from api.v2.assets import Assets, content_url
-from api.v2.errors import scrub_paths
-from api.v2.live import LiveJob, LiveJobs
+from api.v2.live import LiveView
 from api.v2.records import iso
 
 #: Reported retention. History is bounded by count (--history-size), not by time; this is the contract's
@@ -25,11 +25,11 @@ _OUTPUT_KEYS = {"images": "image", "gifs": "video", "video": "video", "videos": 
                 "3d": "file", "files": "file", "latents": "latent"}
 
 
-def v2_status(job: Job, live: LiveJobs) -> str:
+def v2_status(job: Job, canceling: bool) -> str:
     if job.status == "pending":
         return "queued"
     if job.status == "running":
-        return "canceling" if job.id in live.canceling else "running"
+        return "canceling" if canceling else "running"
     if job.status == "interrupted":
         return "failed" if _restarted(job) else "canceled"
     return job.status
@@ -52,7 +52,7 @@ def job_error(job: Job) -> dict[str, Any] | None:
     kind = error.get("exception_type")
     return {
         "code": "node_execution_error" if node is not None else "execution_error",
-        "message": scrub_paths(f"{kind}: {message}" if kind else message),
+        "message": redact(f"{kind}: {message}" if kind else message),
         "node_id": str(node) if node is not None else None,
         "class_type": error.get("node_type"),
     }
@@ -82,22 +82,23 @@ def file_outputs(ui_outputs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str
 
 
 class JobViews:
-    """Builds job bodies (call from a worker thread: reading outputs may hash new files)."""
+    """Builds job bodies (call from a worker thread: reading outputs may hash new files; live state comes in
+    as a LiveView copy taken on the loop)."""
 
-    def __init__(self, store: JobStore, assets: Assets, live: LiveJobs) -> None:
+    def __init__(self, store: JobStore, assets: Assets) -> None:
         self.store = store
         self.assets = assets
-        self.live = live
 
-    def ui_outputs(self, job: Job, live_job: LiveJob | None) -> list[tuple[str, dict[str, Any]]]:
+    def ui_outputs(self, job: Job, live: LiveView) -> list[tuple[str, dict[str, Any]]]:
+        """The store's outputs once the job ended; before, those the live state saw committed."""
         if job.finished is not None:
             return [(str(node), ui) for node, ui in (job.outputs or {}).items() if isinstance(ui, dict)]
-        return list(live_job.outputs) if live_job is not None else []
+        return list(live.outputs)
 
-    def outputs(self, job: Job, live_job: LiveJob | None, base_url: str) -> list[dict[str, Any]]:
+    def outputs(self, job: Job, live: LiveView, base_url: str) -> list[dict[str, Any]]:
         result = []
         expires = iso(time.time() + 24 * 3600)
-        for node_id, output_type, kind, name in file_outputs(self.ui_outputs(job, live_job)):
+        for node_id, output_type, kind, name in file_outputs(self.ui_outputs(job, live)):
             row = self.assets.output(job.id, node_id, kind, name)
             if row is None:
                 continue
@@ -108,24 +109,23 @@ class JobViews:
             })
         return result
 
-    def progress(self, job: Job, status: str, live_job: LiveJob | None) -> dict[str, Any] | None:
+    def progress(self, job: Job, status: str, live: LiveView) -> dict[str, Any] | None:
         if status == "queued":
             return None
-        if live_job is not None and status in ("running", "canceling"):
-            return live_job.progress()
+        if live.progress is not None and status in ("running", "canceling"):
+            return live.progress
         total = len(job.prompt)
         if status == "succeeded":
             return {"value": 1.0, "nodes_done": total, "nodes_total": total}
-        if live_job is not None:
-            snapshot = live_job.progress()
+        if live.progress is not None:  # where a failed or canceled job stopped
+            snapshot = dict(live.progress)
             snapshot.update(current_node=None, current_node_class=None, step=None, steps=None)
             snapshot.pop("message", None)
             return snapshot
         return {"value": 0.0, "nodes_done": 0, "nodes_total": total} if status in ("running", "canceling") else None
 
-    def body(self, job: Job, base_url: str) -> dict[str, Any]:
-        live_job = self.live.jobs.get(job.id)
-        status = v2_status(job, self.live)
+    def body(self, job: Job, base_url: str, live: LiveView) -> dict[str, Any]:
+        status = v2_status(job, live.canceling)
         now = time.time()
         started, finished = job.started, job.finished
         path = f"/api/v2/jobs/{job.id}"
@@ -137,8 +137,8 @@ class JobViews:
             "completed_at": iso(finished) if finished is not None else None,
             "expires_at": iso(job.created + RETENTION_SECONDS),
             "queue_position": self.store.queue_position(job) if status == "queued" else None,
-            "progress": self.progress(job, status, live_job),
-            "outputs": self.outputs(job, live_job, base_url),
+            "progress": self.progress(job, status, live),
+            "outputs": self.outputs(job, live, base_url),
             "error": job_error(job),
             "metrics": {
                 "queue_ms": int(((started if started is not None else now) - job.created) * 1000),
@@ -147,9 +147,9 @@ class JobViews:
             "urls": {"self": path, "events": f"{path}/events", "cancel": f"{path}/cancel"},
         }
 
-    def summary(self, job: Job) -> dict[str, Any]:
+    def summary(self, job: Job, canceling: bool) -> dict[str, Any]:
         """A list item: the lighter shape `GET /api/v2/jobs` returns (full job via its `urls.self`)."""
-        status = v2_status(job, self.live)
+        status = v2_status(job, canceling)
         updated = job.finished or job.started or job.created
         path = f"/api/v2/jobs/{job.id}"
         return {

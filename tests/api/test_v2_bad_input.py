@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import struct
@@ -192,3 +193,38 @@ def test_input_upload_in_a_subfolder_with_range_reads(small_server: Server) -> N
     renamed = contract.asset(upload_asset(small_server, "input/range/tiny.png", other), 201)
     assert renamed["file_path"] == "range/tiny (1).png"
     assert (small_server.base / "input" / "range" / "tiny.png").read_bytes() == data
+
+
+def test_a_failed_job_names_node_and_class_without_traceback(small_server: Server) -> None:
+    from tests.api.server_harness import failing
+
+    job = contract.job(submit(small_server, {"workflow": failing()}), 201)
+    small_server.wait_job(job["id"])
+    done = contract.job(small_server.request("GET", f"/api/v2/jobs/{job['id']}"))
+    assert done["status"] == "failed" and done["outputs"] == []
+    error = done["error"]
+    assert error["code"] == "node_execution_error" and error["node_id"] == "2" and error["class_type"] == "StubFail"
+    assert "stub failure" in error["message"] and error.get("traceback") is None
+    assert "Traceback" not in json.dumps(done) and str(small_server.base) not in json.dumps(done)
+
+
+
+def test_event_stream_of_a_job_deleted_from_the_queue_ends(small_server: Server) -> None:
+    blocker = contract.job(submit(small_server, {"workflow": chain(steps=200, delay_ms=25)}), 201)
+    queued = contract.job(submit(small_server, {"workflow": chain(value=2)}), 201)
+    connection = http.client.HTTPConnection("127.0.0.1", small_server.port, timeout=30)
+    try:
+        connection.request("GET", queued["urls"]["events"], headers={"Host": f"127.0.0.1:{small_server.port}"})
+        stream = connection.getresponse()
+        assert stream.status == 200 and stream.headers["Content-Type"] == "text/event-stream"
+        first = b""
+        while not first.endswith(b"\n\n"):
+            first += stream.read(1)
+        assert b"event: status" in first and b'"queued"' in first
+        assert small_server.request("POST", "/queue", {"delete": [queued["id"]]}).status == 200
+        events = contract.sse_events(first + stream.read())
+    finally:
+        connection.close()
+    assert events[-1][1] == "log" and events[-1][2]["message"] == "the job was deleted"
+    contract.error(small_server.request("GET", f"/api/v2/jobs/{queued['id']}"), 404, "not_found")
+    contract.job(small_server.request("POST", f"/api/v2/jobs/{blocker['id']}/cancel"))

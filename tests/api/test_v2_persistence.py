@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from tests.api import v2_contract as contract
@@ -27,8 +28,15 @@ def test_keys_and_assets_survive_kill9_and_guards_apply(tmp_path: Path) -> None:
         server.wait_job(job["id"])
         done = contract.job(server.request("GET", f"/api/v2/jobs/{job['id']}"))
         output_id = done["outputs"][0]["id"]
+        cut = contract.job(server.request("POST", "/api/v2/jobs", {"workflow": chain(steps=400, delay_ms=25)}), 201)
+        deadline = time.monotonic() + 30
+        while server.request("GET", f"/api/v2/jobs/{cut['id']}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         server.kill9()
         server.start()
+        after_crash = contract.job(server.request("GET", f"/api/v2/jobs/{cut['id']}"))
+        assert after_crash["status"] == "failed" and after_crash["error"]["code"] == "server_restarted"
         contract.error(server.request("POST", "/api/v2/jobs", {"workflow": chain(value=4)},
                                       headers={"Idempotency-Key": "persist-1"}), 422, "idempotency_key_reuse")
         assert contract.asset(server.request("GET", f"/api/v2/assets/{asset['id']}"))["hash"] == asset["hash"]
