@@ -179,3 +179,30 @@ def test_x0_and_img_to_img_read_the_output_directly(base: UnetModel) -> None:
 def test_patch_nodes_refuse_models_they_cannot_patch() -> None:
     with pytest.raises(ValueError, match="FreeU: input 'model' expected a UNet MODEL"):
         mp.freeu(object(), 1.1, 1.2, 0.9, 0.2)  # type: ignore[arg-type]
+
+
+def test_differential_diffusion_repaints_by_mask_value(base: UnetModel) -> None:
+    """Steps at timesteps 999, 749, 499, 249 then σ = 0: the progress thresholds are t/999 = 1, .75, .5, .25.
+    A cell with mask 0.5 is held to the noised original while the threshold is above 0.5 (first two steps)
+    and repainted after; mask 1 is always repainted, mask 0 never."""
+    from test_noise_mask_inpaint import RecordingGuider
+
+    from diffusion.sampling.custom_values import SamplerChoice
+    from diffusion.sampling.guiders import sample_with_guider
+
+    model = mp.differential_diffusion(base, 1.0).model
+    ms = model_sampling_for(model)
+    sigmas = torch.cat([ms.sigmas[[999, 749, 499, 249]], torch.zeros(1)])
+    original = torch.randn(1, 4, 1, 3, generator=torch.Generator().manual_seed(8))
+    noise = torch.randn(1, 4, 1, 3, generator=torch.Generator().manual_seed(9))
+    mask = torch.tensor([[[0.0, 0.5, 1.0]]])
+    guider = RecordingGuider(model)
+    sample_with_guider(guider, SamplerChoice("euler"), sigmas, noise, original, 0, noise_mask=mask)
+    scaled = original * base.latent_scale_factor
+    held = [[bool(torch.allclose(x[..., c], scaled[..., c] + s * noise[..., c])) for c in range(3)]
+            for x, s in guider.seen]
+    assert held == [[True, True, False], [True, True, False], [True, False, False], [True, False, False]]
+    half = mp.differential_diffusion(base, 0.5).model
+    assert isinstance(half, UnetModel) and half.options.denoise_mask_function is not None
+    spec = REGISTRY.get("DifferentialDiffusion")
+    assert spec is not None and spec.input("strength").section == "optional"  # type: ignore[union-attr]
