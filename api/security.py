@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from api.config import LOOPBACK_NAMES, ServerConfig
+from api.jsonbody import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
@@ -25,7 +26,7 @@ _UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upl
 
 
 def _forbidden(message: str) -> web.Response:
-    return web.json_response({"error": {"type": "forbidden", "message": message}}, status=403)
+    return json_error(403, "forbidden", message)
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -127,10 +128,7 @@ class Guards:
             is_upload = request.path in _UPLOAD_PATHS
             simple = content_type in _SIMPLE_CONTENT_TYPES
             if simple and not (is_upload and content_type == "multipart/form-data") and request.can_read_body:
-                return web.json_response(
-                    {"error": {"type": "unsupported_media_type", "message": "send application/json"}},
-                    status=415,
-                )
+                return json_error(415, "unsupported_media_type", "send application/json")
         return None
 
     def _same_origin(self, origin: str, request: web.Request) -> bool:
@@ -147,11 +145,8 @@ class Guards:
         """With --access-token, every route (websocket included) needs it: header, `?token=` or the cookie."""
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
-            return web.json_response(
-                {"error": {"type": "unauthorized", "message": "an access token is required"}},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            message = "an access token is required"
+            return json_error(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
         return None
 
 
