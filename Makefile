@@ -51,13 +51,17 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model stats
+.PHONY: demo-model stats browser-test
 demo-model: venv
 	$(PY) server.py demo-model
 
 # What this checkout supports (node count, families, templates, model folders): the README quotes it.
 stats: venv
 	$(PY) server.py stats
+
+# The browser tests alone (headless Debian chromium against a real server).
+browser-test: venv web browser-deps
+	$(VENV)/bin/pytest -m browser tests/browser
 
 # Mutation testing of graph/ and the in-process API modules (pyproject.toml [tool.mutmut]); slow, not in `make test`.
 # Prints the killed share; `.venv/bin/mutmut results` lists the survivors, `mutmut show NAME` shows one.

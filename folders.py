@@ -32,9 +32,14 @@ from paths.errors import UnknownFolderKindError as UnknownFolderKindError
 from paths.extra_model_paths import read_extra_model_paths
 from paths.kinds import DEFAULT_MODEL_FOLDERS as DEFAULT_MODEL_FOLDERS
 from paths.kinds import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
-from paths.kinds import IO_KINDS, KIND_EXTENSIONS, MODEL_EXTENSIONS, OUTPUT_MODEL_SUBFOLDERS, label
+from paths.kinds import IO_KINDS as IO_KINDS
+from paths.kinds import KIND_EXTENSIONS as KIND_EXTENSIONS
+from paths.kinds import KIND_LABELS as KIND_LABELS
 from paths.kinds import LATENT_EXTENSIONS as LATENT_EXTENSIONS
 from paths.kinds import LEGACY_KIND_NAMES as LEGACY_KIND_NAMES
+from paths.kinds import MODEL_EXTENSIONS as MODEL_EXTENSIONS
+from paths.kinds import OUTPUT_MODEL_SUBFOLDERS as OUTPUT_MODEL_SUBFOLDERS
+from paths.kinds import label
 from paths.names import checked_relative, contained, walk_inside
 from paths.outputs import BATCH_NUMBER_TOKEN as BATCH_NUMBER_TOKEN
 from paths.outputs import SaveTarget as SaveTarget

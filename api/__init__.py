@@ -18,6 +18,8 @@ Every route is served under `/` and under `/api` (as ComfyUI does), so ComfyUI c
     GET  /api/nodes         our richer node schema plus plugin load errors
     POST /api/workflow/convert         any accepted workflow format → {"prompt", "workflow"}
     GET  /api/workflows[/{name}]       the example workflows shipped in workflows/
+    GET  /api/estimate/calibration     this machine's measured diffusion speed (ours; measured once, kept in user/)
+    POST /api/estimate      {"prompt"} → seconds of sampling expected here, per sampler node, with assumptions
     GET  /api/openapi.json  the OpenAPI 3 document of every route (built from the router; `api/openapi.py`)
     GET  /docs              that document rendered offline (api/static/docs.html)
     GET  /                  the editor (web/dist)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import oplog, routes_docs, routes_files, routes_info, routes_jobs
+from api import oplog, routes_docs, routes_estimate, routes_files, routes_info, routes_jobs, v2
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
@@ -107,8 +107,10 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     hub = Hub(config.ws_buffer, store.remaining)
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
-    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes):
+    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
+                  routes_estimate.routes):
         _add_routes(app, table)
+    v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)

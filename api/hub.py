@@ -18,7 +18,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -45,6 +45,16 @@ PREVIEW_FLAG = "latent_loom_previews"
 SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False, PREVIEW_FLAG: True}
 
 Frame = str | bytes
+
+
+class HubListener(Protocol):
+    """Something on the loop that sees every message the hub sends, whoever it is addressed to (api/v2)."""
+
+    def message(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def preview(self, frame: bytes) -> None: ...
+
+    def wants_previews(self) -> bool: ...
 
 
 def preview_frame(image_bytes: bytes, image_type: int) -> bytes:
@@ -91,11 +101,17 @@ class Hub:
         self.running: RunningState | None = None
         self.resume_tokens: dict[str, str] = {}
         self.dropped_slow_clients = 0
+        self.listeners: list[HubListener] = []
 
     # -- outgoing ----------------------------------------------------------------------------------------
 
     def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
         """Send a `{"type", "data"}` message to one client, or to everyone when `sid` is None."""
+        for listener in self.listeners:
+            try:
+                listener.message(event, data)
+            except Exception:  # a listener's bug must not stop the message
+                log.exception("hub listener failed on %s", event)
         self._deliver(json.dumps({"type": event, "data": data}), sid)
 
     def send_binary(self, frame: bytes, sid: str | None = None) -> None:
@@ -104,11 +120,20 @@ class Hub:
 
     def send_preview(self, frame: bytes, sid: str | None, everyone: bool) -> None:
         """A preview frame for `sid` (or all clients): only to those that asked, unless `everyone` (the server's
-        `--preview-method` is on, so every client gets them, as in ComfyUI)."""
+        `--preview-method` is on, so every client gets them, as in ComfyUI). Listeners see every preview."""
+        for listener in self.listeners:
+            try:
+                listener.preview(frame)
+            except Exception:
+                log.exception("hub listener failed on a preview")
         self._deliver(frame, sid, None if everyone else wants_previews)
 
     def preview_audience(self, sid: str | None, everyone: bool) -> bool:
-        """Whether a preview for `sid` would reach anyone (read from the worker thread: may be stale by one)."""
+        """Whether a preview for `sid` would reach anyone (read from the worker thread: may be stale by one).
+
+        A listener that wants previews (an open v2 event stream) counts: it asked for them."""
+        if any(listener.wants_previews() for listener in self.listeners):
+            return True
         clients = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
         return any(everyone or wants_previews(client) for client in clients)
 

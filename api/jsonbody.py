@@ -23,7 +23,7 @@ class BadRequest(Exception):
 
     def body(self) -> dict[str, Any]:
         """ComfyUI's error shape (graph.comfy_errors.error_body)."""
-        return error_body(self.error_type, self.message, self.details)
+        return error_body(self.error_type, self.message, self.details, code=True)
 
 
 def non_finite_path(value: Any, path: str = "") -> str | None:
@@ -111,4 +111,4 @@ def json_error(
     status: int, error_type: str, message: str, details: str = "", headers: dict[str, str] | None = None
 ) -> web.Response:
     """A refusal from any route, in ComfyUI's error shape: the one way api/ builds an error response."""
-    return web.json_response(error_body(error_type, message, details), status=status, headers=headers)
+    return web.json_response(error_body(error_type, message, details, code=True), status=status, headers=headers)

@@ -31,6 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Fragments registered by (METHOD, /api path) for handlers without `@describe`.
 REGISTERED: dict[tuple[str, str], Fragment] = {}
+#: Component schemas other modules publish (api/v2 adds the Comfy API v2 contract's, named `V2...`).
+SCHEMAS: dict[str, Fragment] = {}
 #: Routes that are not part of the API proper and stay out of the document (static files, the docs page).
 HIDDEN_PATHS = frozenset({"/{path}"})
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -181,7 +183,7 @@ def build_document(app: web.Application, version: str) -> Fragment:
         },
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

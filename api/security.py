@@ -22,7 +22,10 @@ TOKEN_COOKIE = "latent_loom_token"
 #: Content types a browser may send cross-site without a preflight ("simple" requests).
 _SIMPLE_CONTENT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 #: Routes whose POST body is a file upload (multipart is their normal content type).
-_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask")
+_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask", "/api/v2/assets")
+#: Cheap liveness probe that a supervisor may call without the token (Comfy API v2 contract); Host and
+#: Origin checks still apply to it.
+PUBLIC_PATHS = frozenset({"/api/v2/health"})
 
 
 def _forbidden(message: str) -> web.Response:
@@ -78,7 +81,8 @@ class Guards:
     async def guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every guard in order (one middleware: each extra layer costs every request a coroutine)."""
         refusal = self.check_host(request) or self.check_origin(request) or self.preflight(request)
-        if refusal is None and self.config.access_token is not None:
+        public = request.method in ("GET", "HEAD") and request.path in PUBLIC_PATHS
+        if refusal is None and self.config.access_token is not None and not public:
             refusal = self.check_token(request, self.config.access_token)
         if refusal is not None:
             return refusal
@@ -97,7 +101,9 @@ class Guards:
                 status=204,
                 headers={
                     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Access-Token",
+                    "Access-Control-Allow-Headers": (
+                        "Content-Type, Authorization, X-Access-Token, Idempotency-Key, Range, Last-Event-ID"
+                    ),
                     "Access-Control-Max-Age": "600",
                 },
             )

@@ -6,15 +6,17 @@ Regenerates the deterministic random SD1.5 checkpoint into bench/.cache/ when mi
 2.1 GB), then runs each case on the CPU in fp32 and prints max|ours − ref| / std(ref) for every saved latent.
 Plain KSampler cases run the sampling function directly; the others (custom sampling, model patches) run the
 case's ComfyUI API workflow unchanged through our graph executor, with the checkpoint linked into a temporary
-models folder, and compare each ``SaveLatent`` output with the reference file of the same node id. Cases on
-other checkpoints (InstructPix2Pix, inpainting) are listed as skipped. Same algorithm and conventions land far
-below 1e-3.
+models folder and the parity inputs copied into its input folder, and compare each ``SaveLatent`` output with
+the reference file of the same node id. The InstructPix2Pix (8-channel) and inpainting (9-channel) checkpoints are
+written by the parity folder's own scripts too, when a case needs them (another 2.1 GB each). Same algorithm and
+conventions land far below 1e-3.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,36 @@ def ensure_checkpoint(parity_dir: Path) -> Path:
         subprocess.run([sys.executable, str(parity_dir / "make_sd15_random.py"), "--ckpt", str(CHECKPOINT),
                         "--controlnet", ""], check=True)
     return CHECKPOINT
+
+
+#: The parity folder's generator script and its output flag, per checkpoint name a case may load.
+GENERATORS = {
+    "sd15_random.safetensors": ("make_sd15_random.py", ["--controlnet", "", "--ckpt"]),
+    "ip2p_random.safetensors": ("make_ip2p_random.py", ["--out"]),
+    "inpaint_random.safetensors": ("make_inpaint_random.py", ["--out"]),
+}
+
+
+def ensure_case_files(parity_dir: Path, workflow: dict[str, Any]) -> bool:
+    """Write the checkpoints a graph case loads and copy its input images into the base folder; False if a
+    checkpoint has no generator here."""
+    for node in workflow.values():
+        name = node["inputs"].get("ckpt_name") if node["class_type"] == "CheckpointLoaderSimple" else None
+        if name is None:
+            continue
+        if name not in GENERATORS:
+            return False
+        target = CHECKPOINT.parent / name
+        if not target.exists():
+            script, flags = GENERATORS[name]
+            print(f"writing {target} (about a minute) ...", flush=True)
+            subprocess.run([sys.executable, str(parity_dir / script), *flags, str(target)], check=True)
+    inputs = CACHE / "input"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for image in (parity_dir / "inputs").glob("*.png"):
+        if not (inputs / image.name).exists():
+            shutil.copyfile(image, inputs / image.name)
+    return True
 
 
 def _linked(workflow: dict[str, Any], link: Any) -> dict[str, Any]:
@@ -106,7 +138,9 @@ def run_graph_case(workflow: dict[str, Any], checkpoint: Path) -> dict[str, torc
 
 
 def compare(name: str, ours: torch.Tensor, reference: torch.Tensor, seconds: float) -> float:
-    gap = float((ours - reference).abs().max() / reference.std())
+    # An all-zero reference (InstructPixToPixConditioning's empty latent) is compared by its largest difference.
+    scale = float(reference.std())
+    gap = float((ours - reference).abs().max() / (scale if scale > 0 else 1.0))
     print(f"{name:34s} max|ours-ref|/std(ref) = {gap:.3e}   ({seconds:.1f}s)", flush=True)
     return gap
 
@@ -121,14 +155,14 @@ def main() -> int:
     if args.cases:
         wanted = set(args.cases.split(","))
         cases = [c for c in cases if c.name in wanted]
-    checkpoint = ensure_checkpoint(args.parity_dir)
     loaded: list[Any] = []
 
     def plain_model() -> tuple[Any, Any]:
         """The checkpoint loaded directly, once (only plain cases need it; graph cases load their own)."""
         if not loaded:
             started = time.perf_counter()
-            loaded.extend(load_checkpoint(checkpoint, device=torch.device("cpu"), dtype=torch.float32)[:2])
+            path = ensure_checkpoint(args.parity_dir)
+            loaded.extend(load_checkpoint(path, device=torch.device("cpu"), dtype=torch.float32)[:2])
             print(f"loaded checkpoint in {time.perf_counter() - started:.1f}s", flush=True)
         return loaded[0], loaded[1]
 
@@ -137,13 +171,10 @@ def main() -> int:
         workflow = json.loads((case / "workflow.json").read_text())
         t0 = time.perf_counter()
         if not is_plain(workflow):
-            ckpts = {n["inputs"].get("ckpt_name") for n in workflow.values()
-                     if n["class_type"] == "CheckpointLoaderSimple"}
-            if ckpts != {"sd15_random.safetensors"} or any(n["class_type"].startswith("Load") for n in
-                                                            workflow.values()):
-                print(f"{case.name:34s} skipped (needs {sorted(str(c) for c in ckpts)} or input images)")
+            if not ensure_case_files(args.parity_dir, workflow):
+                print(f"{case.name:34s} skipped (no generator for its checkpoint)")
                 continue
-            latents = run_graph_case(workflow, checkpoint)
+            latents = run_graph_case(workflow, CHECKPOINT)
             for ref_path in sorted(case.glob("*.latent")):
                 node_id = ref_path.name.split("_", 1)[0]
                 reference = load_file(str(ref_path))["latent_tensor"].float()

@@ -20,6 +20,9 @@ import torch
 
 Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner"]
 PredictionType = Literal["epsilon", "v_prediction"]
+#: What a UNet's input channels beyond the latent's carry: nothing, an InstructPix2Pix image latent, or an
+#: inpainting model's [mask | masked-image latent] (see diffusion/sampling/concat.py).
+ModelVariant = Literal["base", "instructpix2pix", "inpaint"]
 
 
 class DiffusionModel(Protocol):

@@ -37,10 +37,17 @@ def error_body(
     *,
     extra_info: dict[str, Any] | None = None,
     node_errors: dict[str, Any] | None = None,
+    code: bool = False,
 ) -> dict[str, Any]:
     """ComfyUI's error shape, the one every refusal uses (HTTP bodies of every route, the CLI's messages):
-    `{"error": {"type", "message", "details", "extra_info"}, "node_errors": {node id: {...}}}`."""
-    error = {"type": error_type, "message": message, "details": details, "extra_info": extra_info or {}}
+    `{"error": {"type", "message", "details", "extra_info"}, "node_errors": {node id: {...}}}`.
+
+    `code`: also name the type as `error.code`, the Comfy API v2 envelope's field, for refusals any route may
+    give (guards, bad bodies); /prompt's validation body stays exactly ComfyUI's.
+    """
+    error: dict[str, Any] = {"type": error_type, "message": message, "details": details, "extra_info": extra_info or {}}
+    if code:
+        error["code"] = error_type
     return {"error": error, "node_errors": node_errors or {}}
 
 

@@ -117,7 +117,9 @@ def conditioning_set_area(
 ) -> ConditioningOutputs:
     """Restrict each entry to a rectangle (pixels; ComfyUI stores it in latent units, //8) with a strength."""
     area = (height, width, y, x)
-    return ConditioningOutputs(conditioning=[e.with_changes(area=area, strength=strength) for e in conditioning])
+    # A pixel area replaces a percentage area or mask bounds set before (ComfyUI keeps one "area").
+    return ConditioningOutputs(conditioning=[e.with_changes(area=area, area_percent=None, strength=strength,
+                                                            set_area_to_bounds=False) for e in conditioning])
 
 
 @node("ConditioningZeroOut", category="advanced/conditioning")

@@ -1,5 +1,5 @@
 """Model patches that change how a MODEL samples without copying its weights: FreeU, FreeU_V2, RescaleCFG,
-ModelSamplingDiscrete (ComfyUI's names, inputs, defaults and limits)."""
+ModelSamplingDiscrete, DifferentialDiffusion (ComfyUI's names, inputs, defaults and limits)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from diffusion.models.model import UnetModel
 from diffusion.models.model_options import SamplingOverride, options_of
 from diffusion.models.unet_patches import FreeU
 from diffusion.sampling.cfg_patches import RescaleCfg
+from diffusion.sampling.mask_patches import DifferentialDiffusionMask
 from diffusion.types import DiffusionModel
 from graph.sockets import Socket
 from graph.spec import Outputs, node
-from graph.widgets import Range, Toggle
+from graph.widgets import OptionalInput, Range, Toggle
 
 ModelInput = Annotated[DiffusionModel, Socket("MODEL")]
 FreeUScale = Annotated[float, Range(0.0, 10.0, step=0.01)]
@@ -65,3 +66,13 @@ def model_sampling_discrete(
     """Read the model's output as ε, v, x0, LCM or image-to-image, optionally with a zero-terminal-SNR σ table."""
     return patched("ModelSamplingDiscrete", model, f"ModelSamplingDiscrete({sampling}, zsnr={zsnr})",
                    sampling=SamplingOverride(sampling, zsnr))
+
+
+@node("DifferentialDiffusion", category="_for_testing", display_name="Differential Diffusion")
+def differential_diffusion(
+    model: ModelInput,
+    strength: Annotated[float, Range(0.0, 1.0, step=0.01), OptionalInput()] = 1.0,
+) -> ModelResult:
+    """Treat a soft inpainting mask as per-pixel denoise strength (repaint each cell for a share of the steps)."""
+    return patched("DifferentialDiffusion", model, f"DifferentialDiffusion({strength})",
+                   denoise_mask_function=DifferentialDiffusionMask(strength))

@@ -9,6 +9,8 @@ Semantics follow ComfyUI (behaviour, not code):
   cross-attention contexts of different lengths are tiled to their least common multiple (softmax over
   repeated keys is unchanged);
 * CFG: ``uncond + (cond − uncond)·cfg`` (Ho & Salimans 2022, arXiv:2207.12598); cfg = 1 skips the negative;
+* InstructPix2Pix / inpainting models: each entry's concat channels (diffusion/sampling/concat.py) are appended
+  to the scaled UNet input, cropped to the entry's area;
 * ControlNet residuals (Zhang et al. 2023, arXiv:2302.05543) are summed over the hint chain, scaled by
   strength, active only between ``start_percent`` and ``end_percent`` of the σ range.
 """
@@ -30,6 +32,7 @@ from diffusion.models.model_options import (
     UnetHook,
     hooks_installed,
 )
+from diffusion.sampling.concat import ConcatSource, check_entries, concat_for, unet_variant
 from diffusion.sampling.cond_regions import resolve_region
 from diffusion.sampling.latent_ops import center_crop, resize
 from diffusion.sampling.model_sampling import ModelSampling
@@ -51,6 +54,8 @@ class _Entry:
     control: ControlHint | None
     #: (σ_start, σ_end): the entry is evaluated only for σ_end ≤ σ ≤ σ_start (ConditioningSetTimestepRange).
     sigma_range: tuple[float, float] | None = None
+    #: Extra UNet input channels (InstructPix2Pix image, inpainting mask + image), whole latent, or None.
+    concat: torch.Tensor | None = None
 
     @property
     def is_uncond(self) -> bool:
@@ -128,6 +133,8 @@ class CondPredictor:
         refiner: bool = False,
         downscale: int = 8,
         interrupt: Callable[[], None] | None = None,
+        concat: ConcatSource | None = None,
+        slot_names: Sequence[str] = ("positive", "negative"),
     ) -> None:
         self.unet = unet
         self.ms = model_sampling
@@ -137,6 +144,11 @@ class CondPredictor:
         self.n_slots = len(slots)
         latent_hw = (int(latent_shape[2]), int(latent_shape[3]))
         self.needs_added = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
+        self.latent_shape = latent_shape
+        self.variant = unet_variant(unet, int(latent_shape[1]))
+        names = [slot_names[i] if i < len(slot_names) else f"conditioning {i + 1}" for i in range(len(slots))]
+        check_entries(self.variant, [(names[i], e) for i, c in enumerate(slots) for e in c], int(latent_shape[1]))
+        self.concat_source = concat or ConcatSource()
         self.entries: list[_Entry] = []
         for slot, conditioning in enumerate(slots):
             for entry in conditioning:
@@ -157,8 +169,10 @@ class CondPredictor:
         if entry.timestep_range is not None:
             start, end = entry.timestep_range
             sigma_range = (self.ms.percent_to_sigma(start), self.ms.percent_to_sigma(end))
+        extra = concat_for(entry, self.variant, self.latent_shape, self.concat_source)
         return _Entry(
             slot=slot, area=region.area, mult=region.mult.to(self.device),
+            concat=None if extra is None else extra.to(self.device, self.dtype),
             cross_attn=entry.cross_attn.to(self.device, self.dtype),
             pooled=entry.pooled_output.to(self.device, self.dtype) if entry.pooled_output is not None else None,
             time_ids=time_ids, control=entry.control, sigma_range=sigma_range,
@@ -227,6 +241,11 @@ class CondPredictor:
             if residuals is not None:
                 kwargs["down_block_additional_residuals"] = residuals[0]
                 kwargs["mid_block_additional_residual"] = residuals[1]
+        if group[0].concat is not None:
+            # After the ControlNet: it sees the plain latent, the UNet the latent plus the concat channels.
+            parts = [e.concat[:, :, e.area[2]:e.area[2] + h, e.area[3]:e.area[3] + w] for e in group
+                     if e.concat is not None]
+            x_in = torch.cat([x_in, torch.cat(parts)], dim=1)
         out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
         return list(out.float().chunk(len(group)))
 
@@ -308,6 +327,7 @@ class CFGDenoiser:
         downscale: int = 8,
         interrupt: Callable[[], None] | None = None,
         options: ModelOptions = NO_OPTIONS,
+        concat: ConcatSource | None = None,
     ) -> None:
         if not positive:
             raise ValueError("positive: expected at least one conditioning entry, received an empty list")
@@ -321,7 +341,8 @@ class CFGDenoiser:
         if not self.skip_uncond and negative is not None:
             slots.append(_resolve_apply_to_uncond(positive, negative))
         self.predictor = CondPredictor(unet, model_sampling, slots, latent_shape=latent_shape, dtype=dtype,
-                                       device=device, refiner=refiner, downscale=downscale, interrupt=interrupt)
+                                       device=device, refiner=refiner, downscale=downscale, interrupt=interrupt,
+                                       concat=concat)
         self.ms = model_sampling
         self.unet = unet
 

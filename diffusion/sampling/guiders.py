@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from diffusion.models.model_options import MaskArgs, options_of
+from diffusion.sampling.concat import ConcatSource
 from diffusion.sampling.custom_values import SamplerChoice
 from diffusion.sampling.guidance import CFGDenoiser
 from diffusion.sampling.model_sampling import DistilledModelSampling, ModelSampling, OutputKind
@@ -47,6 +48,8 @@ class GuideContext:
     device: torch.device
     dtype: torch.dtype
     interrupt: Callable[[], None] | None = None
+    #: The start latent and noise mask, for the concat channels of InstructPix2Pix / inpainting models.
+    concat: ConcatSource | None = None
 
 
 class Guider(Protocol):
@@ -84,7 +87,7 @@ class CFGGuider:
         return CFGDenoiser(
             ctx.unet, ctx.model_sampling, self.positive, self.negative, self.cfg, latent_shape=ctx.latent_shape,
             dtype=ctx.dtype, device=ctx.device, refiner=self.model.family == "sdxl_refiner",
-            interrupt=ctx.interrupt, options=options_of(self.model),
+            interrupt=ctx.interrupt, options=options_of(self.model), concat=ctx.concat,
         )
 
 
@@ -99,7 +102,7 @@ class BasicGuider:
         return CFGDenoiser(
             ctx.unet, ctx.model_sampling, self.conditioning, None, 1.0, latent_shape=ctx.latent_shape,
             dtype=ctx.dtype, device=ctx.device, refiner=self.model.family == "sdxl_refiner",
-            interrupt=ctx.interrupt, options=options_of(self.model),
+            interrupt=ctx.interrupt, options=options_of(self.model), concat=ctx.concat,
         )
 
 
@@ -169,11 +172,12 @@ def sample_with_guider(
     noise = noise.float().to(device)
     sigmas = sigmas.to(device)
     last_x0: dict[str, torch.Tensor] = {}
+    mask = None if noise_mask is None else prepare_mask(noise_mask, noise.shape).to(device)
     with model.unet_for_sampling() as unet:
-        ctx = GuideContext(unet, ms, noise.shape, device, model.dtype, interrupt)
+        ctx = GuideContext(unet, ms, noise.shape, device, model.dtype, interrupt,
+                           ConcatSource(latent_image=latent_in, denoise_mask=mask, scale=scale))
         denoiser = guider.denoiser(ctx)
-        if noise_mask is not None:
-            mask = prepare_mask(noise_mask, noise.shape).to(device)
+        if mask is not None:
             inpaint_noise = noise
             if spec.random_inpaint_noise:
                 generator = torch.Generator().manual_seed((seed + 1) % 2**64)

@@ -74,6 +74,17 @@ EXPECTED: dict[str, tuple[list[tuple[Any, ...]], list[str]]] = {
                     ("y", 0, 0, M, 8)], ["LATENT"]),
     "LatentBatch": ([("samples1", "LATENT"), ("samples2", "LATENT")], ["LATENT"]),
     "LatentBatchSeedBehavior": ([("samples", "LATENT"), ("seed_behavior", ["random", "fixed"])], ["LATENT"]),
+    "CLIPVisionEncode": ([("clip_vision", "CLIP_VISION"), ("image", "IMAGE"), ("crop", ["center", "none"])],
+                         ["CLIP_VISION_OUTPUT"]),
+    "unCLIPConditioning": ([("conditioning", "CONDITIONING"), ("clip_vision_output", "CLIP_VISION_OUTPUT"),
+                            ("strength", 1.0, -10.0, 10.0, 0.01), ("noise_augmentation", 0.0, 0.0, 1.0, 0.01)],
+                           ["CONDITIONING"]),
+    "StyleModelApply": ([("conditioning", "CONDITIONING"), ("style_model", "STYLE_MODEL"),
+                         ("clip_vision_output", "CLIP_VISION_OUTPUT"), ("strength", 1.0, 0.0, 10.0, 0.001),
+                         ("strength_type", ["multiply", "attn_bias"])], ["CONDITIONING"]),
+    "StringConcatenate": ([("string_a", "STRING"), ("string_b", "STRING"), ("delimiter", "STRING")], ["STRING"]),
+    "PrimitiveBoolean": ([("value", False)], ["BOOLEAN"]),
+    "PrimitiveString": ([("value", "STRING")], ["STRING"]),
 }
 
 

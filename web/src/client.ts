@@ -101,6 +101,21 @@ export async function uploadImage(file: File): Promise<ImageRef> {
   return { filename: res.name, subfolder: res.subfolder, type: res.type ?? 'input' };
 }
 
+/** POST /upload/mask (ComfyUI's mask editor route): ``mask`` is a PNG whose alpha the server copies onto the
+ * ``original`` image; the result is written under input/clipspace/ and named in the answer. */
+export async function uploadMask(mask: Blob, name: string, original: ImageRef): Promise<ImageRef> {
+  const form = new FormData();
+  form.append('image', mask, name);
+  form.append('type', 'input');
+  form.append('subfolder', 'clipspace');
+  form.append('original_ref', JSON.stringify({ filename: original.filename, subfolder: original.subfolder ?? '', type: original.type ?? 'input' }));
+  const res = await json<{ name: string; subfolder?: string; type?: string }>(
+    await fetch('/upload/mask', { method: 'POST', body: form }),
+    'saving the mask',
+  );
+  return { filename: res.name, subfolder: res.subfolder, type: res.type ?? 'input' };
+}
+
 export function viewUrl(img: ImageRef): string {
   const q = new URLSearchParams({ filename: img.filename, subfolder: img.subfolder ?? '', type: img.type ?? 'output' });
   return `/view?${q.toString()}`;
