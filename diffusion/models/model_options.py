@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -110,3 +111,22 @@ def hooks_installed(unet: torch.nn.Module, hooks: Sequence[UnetHook]) -> Iterato
         for hook in hooks:
             stack.enter_context(hook.installed(unet))
         yield unet
+
+
+#: The σ of the UNet call in progress (set by the conditioning predictor), for hooks that act on a σ range.
+_CURRENT_SIGMA: ContextVar[float | None] = ContextVar("current_sigma", default=None)
+
+
+@contextmanager
+def unet_call_sigma(sigma: float) -> Iterator[None]:
+    """Make ``sigma`` visible to UNet hooks (``current_sigma()``) for the duration of one model call."""
+    token = _CURRENT_SIGMA.set(sigma)
+    try:
+        yield
+    finally:
+        _CURRENT_SIGMA.reset(token)
+
+
+def current_sigma() -> float | None:
+    """σ of the UNet call in progress, or None outside sampling."""
+    return _CURRENT_SIGMA.get()

@@ -31,6 +31,7 @@ from diffusion.models.model_options import (
     PostCfgArgs,
     UnetHook,
     hooks_installed,
+    unet_call_sigma,
 )
 from diffusion.sampling.concat import ConcatSource, check_entries, concat_for, unet_variant
 from diffusion.sampling.cond_regions import resolve_region
@@ -246,7 +247,8 @@ class CondPredictor:
             parts = [e.concat[:, :, e.area[2]:e.area[2] + h, e.area[3]:e.area[3] + w] for e in group
                      if e.concat is not None]
             x_in = torch.cat([x_in, torch.cat(parts)], dim=1)
-        out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
+        with unet_call_sigma(float(sigma)):
+            out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
         return list(out.float().chunk(len(group)))
 
     def _context(self, group: list[_Entry], batch: int) -> torch.Tensor:

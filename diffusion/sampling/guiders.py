@@ -24,6 +24,7 @@ from diffusion.sampling.model_sampling import DistilledModelSampling, ModelSampl
 from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler
 from diffusion.sampling.samplers import Denoiser, StepCallback
 from diffusion.types import Conditioning, DiffusionModel
+from diffusion.vision.unclip import apply_unclip
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class GuideContext:
     interrupt: Callable[[], None] | None = None
     #: The start latent and noise mask, for the concat channels of InstructPix2Pix / inpainting models.
     concat: ConcatSource | None = None
+    #: The sampling seed: unCLIP image embeddings are noise-augmented with it (SDXL revision).
+    seed: int = 0
 
 
 class Guider(Protocol):
@@ -84,8 +87,10 @@ class CFGGuider:
     cfg: float
 
     def denoiser(self, ctx: GuideContext) -> Denoiser:
+        positive = apply_unclip(self.positive, self.model.family, ctx.seed)
+        negative = apply_unclip(self.negative, self.model.family, ctx.seed)
         return CFGDenoiser(
-            ctx.unet, ctx.model_sampling, self.positive, self.negative, self.cfg, latent_shape=ctx.latent_shape,
+            ctx.unet, ctx.model_sampling, positive, negative, self.cfg, latent_shape=ctx.latent_shape,
             dtype=ctx.dtype, device=ctx.device, refiner=self.model.family == "sdxl_refiner",
             interrupt=ctx.interrupt, options=options_of(self.model), concat=ctx.concat,
         )
@@ -99,8 +104,9 @@ class BasicGuider:
     conditioning: Conditioning
 
     def denoiser(self, ctx: GuideContext) -> Denoiser:
+        conditioning = apply_unclip(self.conditioning, self.model.family, ctx.seed)
         return CFGDenoiser(
-            ctx.unet, ctx.model_sampling, self.conditioning, None, 1.0, latent_shape=ctx.latent_shape,
+            ctx.unet, ctx.model_sampling, conditioning, None, 1.0, latent_shape=ctx.latent_shape,
             dtype=ctx.dtype, device=ctx.device, refiner=self.model.family == "sdxl_refiner",
             interrupt=ctx.interrupt, options=options_of(self.model), concat=ctx.concat,
         )
@@ -175,7 +181,7 @@ def sample_with_guider(
     mask = None if noise_mask is None else prepare_mask(noise_mask, noise.shape).to(device)
     with model.unet_for_sampling() as unet:
         ctx = GuideContext(unet, ms, noise.shape, device, model.dtype, interrupt,
-                           ConcatSource(latent_image=latent_in, denoise_mask=mask, scale=scale))
+                           ConcatSource(latent_image=latent_in, denoise_mask=mask, scale=scale), seed)
         denoiser = guider.denoiser(ctx)
         if mask is not None:
             inpaint_noise = noise

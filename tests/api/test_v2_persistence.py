@@ -6,6 +6,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+from comfy_sdk import Comfy
+from comfy_sdk.exceptions import Unauthorized
+
 from tests.api import v2_contract as contract
 from tests.api.server_harness import Server, chain, png_bytes
 from tests.api.test_v2_bad_input import upload_asset
@@ -13,8 +17,9 @@ from tests.api.test_v2_bad_input import upload_asset
 TOKEN = "v2-test-token-0123456789"
 
 
-def test_keys_and_assets_survive_kill9_and_guards_apply(tmp_path: Path) -> None:
+def test_keys_and_assets_survive_kill9_and_guards_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = Server(tmp_path, token=TOKEN).start()
+    monkeypatch.setenv("COMFY_BASE_URL", server.url)
     try:
         public = server.request("GET", "/api/v2/health", headers={"Authorization": ""})
         assert public.status == 200  # the liveness probe needs no token
@@ -22,6 +27,10 @@ def test_keys_and_assets_survive_kill9_and_guards_apply(tmp_path: Path) -> None:
         contract.error(server.request("GET", "/api/v2/health", headers={"Origin": "http://evil.example"}), 403,
                        "forbidden")
         contract.error(server.request("GET", "/api/v2/jobs", headers={"Host": "evil.example"}), 403, "forbidden")
+        with Comfy(api_key=TOKEN) as client:  # the SDK's bearer token is this server's access token
+            assert [summary.id for summary in client.list_jobs()] == []
+        with Comfy(api_key="wrong-token-0123456789") as client, pytest.raises(Unauthorized):
+            list(client.list_jobs())
         asset = contract.asset(upload_asset(server, "kept.png", png_bytes((6, 6))), 201)
         job = contract.job(server.request("POST", "/api/v2/jobs", {"workflow": chain(value=4)},
                                           headers={"Idempotency-Key": "persist-1"}), 201)
