@@ -97,7 +97,10 @@ async def get_system_stats(request: web.Request) -> web.Response:
         "python_version": platform.python_version(),
         "pytorch_version": _package_version("torch"),
         "embedded_python": False,
-        "argv": [],
+        # Never the real command line (it may hold paths and the token). ComfyUI's frontend reads one flag
+        # from it: `--disable-api-nodes` stops it calling comfy.org (release checks, paid cloud nodes), which
+        # is true of this server: it has no cloud nodes and makes no outside requests.
+        "argv": ["--disable-api-nodes"],
     }
     return web.json_response({"system": system, "devices": _devices(state.config.cpu)})
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import oplog
+from api import comfy_jobs, oplog
 from api.engine import PromptRejected
 from api.jsonbody import BadRequest, json_type_name, non_finite_path, read_json_object
 from api.state import ServerState, state_of
@@ -281,6 +281,13 @@ def job_status(state: ServerState, job: Job) -> dict[str, Any]:
 async def get_jobs(request: web.Request) -> web.Response:
     state = state_of(request)
     limit = _query_int(request, "limit", 10_000) or 100
+    if "status" in request.query:  # ComfyUI's Jobs API (its frontend's queue and history panels)
+        statuses = comfy_jobs.parse_statuses(request.query["status"])
+        if statuses is None:
+            raise _bad("invalid_query", f"'status' must list some of {', '.join(comfy_jobs.COMFY_STATUS.values())}")
+        offset = _query_int(request, "offset", 10**9) or 0
+        everything = await asyncio.to_thread(state.store.recent, MAX_HISTORY_PAGE)
+        return web.json_response(comfy_jobs.comfy_listing(everything, statuses, limit, offset))
     jobs = await asyncio.to_thread(state.store.recent, limit)
     return web.json_response({"jobs": [job_status(state, job) for job in jobs]})
 

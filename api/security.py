@@ -20,6 +20,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
 #: Content types a browser may send cross-site without a preflight ("simple" requests).
 _SIMPLE_CONTENT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+#: Routes whose body is raw content, which ComfyUI's frontend sends without a JSON content type (a setting's
+#: value, a workflow file). Same-origin only: a cross-site request was refused before this is looked at.
+_RAW_BODY_PREFIXES = ("/settings/", "/api/settings/", "/userdata/", "/api/userdata/")
 #: Routes whose POST body is a file upload (multipart is their normal content type).
 _UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask", "/api/v2/assets")
 #: Cheap liveness probe that a supervisor may call without the token (Comfy API v2 contract); Host and
@@ -139,7 +142,10 @@ class Guards:
             content_type = request.content_type.lower()
             is_upload = request.path in _UPLOAD_PATHS
             simple = content_type in _SIMPLE_CONTENT_TYPES
-            if simple and not (is_upload and content_type == "multipart/form-data") and request.can_read_body:
+            raw_body = request.path.startswith(_RAW_BODY_PREFIXES) and (
+                fetch_site == "same-origin" or (origin is not None and self._same_origin(origin, request)))
+            if (simple and not (is_upload and content_type == "multipart/form-data") and not raw_body
+                    and request.can_read_body):
                 return _refusal(415, "unsupported_media_type", "send application/json")
         return None
 
