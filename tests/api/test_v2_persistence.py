@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -58,3 +60,22 @@ def test_keys_and_assets_survive_kill9_and_guards_apply(tmp_path: Path, monkeypa
     with sqlite3.connect(tmp_path / "user" / "latent_loom" / "jobs.sqlite3") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"jobs", "assets", "idempotency_keys"} <= tables  # one database, no second store
+
+
+def test_open_event_streams_end_when_the_server_stops(tmp_path: Path) -> None:
+    server = Server(tmp_path).start()
+    try:
+        job = contract.job(server.request("POST", "/api/v2/jobs", {"workflow": chain(steps=2000, delay_ms=25)}), 201)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", job["urls"]["events"], headers={"Host": f"127.0.0.1:{server.port}"})
+        stream = connection.getresponse()
+        assert stream.status == 200 and stream.read(6) == b"id: 0."
+        assert server.process is not None
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(20) == 0
+        assert time.monotonic() - started < 15
+        stream.read()  # the stream was ended, not left hanging
+        connection.close()
+    finally:
+        server.stop()
