@@ -10,11 +10,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import oplog, routes_docs, routes_estimate, routes_files, routes_info, routes_jobs, v2
+from api import (
+    oplog,
+    routes_docs,
+    routes_estimate,
+    routes_files,
+    routes_frontend,
+    routes_info,
+    routes_jobs,
+    routes_userdata,
+    v2,
+)
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
-from api.jsonbody import BadRequest, error_response
+from api.jsonbody import BadRequest, error_response, json_error
 from api.security import Guards, Handler
 from api.state import STATE, ServerState
 from api.store import JobStore
@@ -31,7 +41,8 @@ STATIC_TYPES = {
     ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
     ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
     ".jpg": "image/jpeg", ".webp": "image/webp", ".ico": "image/x-icon", ".woff2": "font/woff2",
-    ".woff": "font/woff", ".ttf": "font/ttf", ".txt": "text/plain",
+    ".woff": "font/woff", ".ttf": "font/ttf", ".txt": "text/plain", ".webm": "video/webm",
+    ".eot": "application/vnd.ms-fontobject", ".wasm": "application/wasm", ".mp3": "audio/mpeg",
 }
 
 
@@ -50,12 +61,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return web.json_response(
-            # `code` too: this body is also the Comfy API v2 envelope for an unexpected failure of a v2 route.
-            {"error": {"type": "internal_error", "code": "internal_error",
-                       "message": "internal server error; see the server log"}},
-            status=500,
-        )
+        return json_error(500, "internal_error", "internal server error; see the server log")
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -113,13 +119,14 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
-                  routes_estimate.routes):
+                  routes_estimate.routes, routes_userdata.routes, routes_frontend.routes):
         _add_routes(app, table)
     v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)
-    editor = EditorFiles(config.web_root or REPO_ROOT / "web" / "dist")
+    routes_frontend.add_root_pages(app)
+    editor = EditorFiles(config.front_end_root or config.web_root or REPO_ROOT / "web" / "dist")
     app.router.add_get("/", editor.index)
     app.router.add_get("/{path:.+}", editor.file)
 

@@ -52,6 +52,8 @@ class ServerConfig:
     #: Messages buffered per websocket client; a client that falls further behind is disconnected.
     ws_buffer: int = 1024
     web_root: Path | None = None
+    #: A ComfyUI frontend build (e.g. comfyui-frontend-package's static folder) served at `/` instead of ours.
+    front_end_root: Path | None = None
     #: ComfyUI's --verbose levels (--quiet is WARNING); --log-format json writes one object per line.
     log_level: str = "INFO"
     log_format: str = "text"
@@ -59,6 +61,11 @@ class ServerConfig:
 
     def check(self) -> None:
         """Refuse unsafe or contradictory settings (raises ConfigError)."""
+        if self.front_end_root is not None and not (self.front_end_root / "index.html").is_file():
+            raise ConfigError(
+                f"--front-end-root {self.front_end_root}: no index.html there; name a built ComfyUI frontend, "
+                "e.g. the 'static' folder of the comfyui-frontend-package wheel"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port must be 1..65535, got {self.port}")
         exposed = [host for host in self.listen if not is_loopback(host)]
@@ -131,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--history-size", type=int, default=DEFAULT_HISTORY_SIZE)
     parser.add_argument("--web-root", type=Path, help="the built editor (default: web/dist)")
     parser.add_argument(
+        "--front-end-root", type=Path,
+        help="serve this ComfyUI frontend build at / instead of Latent Loom's editor (e.g. the static folder of "
+        "the comfyui-frontend-package wheel)",
+    )
+    parser.add_argument(
         "--verbose", default="INFO", const="DEBUG", nargs="?", choices=LOG_LEVELS,
         help="log level (as ComfyUI: the bare flag means DEBUG)",
     )
@@ -164,6 +176,7 @@ def config_from_args(argv: list[str]) -> ServerConfig:
         max_json_bytes=int(args.max_json_size * 1024 * 1024),
         history_size=args.history_size,
         web_root=args.web_root,
+        front_end_root=args.front_end_root,
         log_level="WARNING" if args.quiet else args.verbose,
         log_format=args.log_format,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, read_json
+from api.jsonbody import BadRequest, json_error, read_json
 from api.state import state_of
 from graph.schema import object_info, rich_schema
 
@@ -97,7 +97,10 @@ async def get_system_stats(request: web.Request) -> web.Response:
         "python_version": platform.python_version(),
         "pytorch_version": _package_version("torch"),
         "embedded_python": False,
-        "argv": [],
+        # Never the real command line (it may hold paths and the token). ComfyUI's frontend reads one flag
+        # from it: `--disable-api-nodes` stops it calling comfy.org (release checks, paid cloud nodes), which
+        # is true of this server: it has no cloud nodes and makes no outside requests.
+        "argv": ["--disable-api-nodes"],
     }
     return web.json_response({"system": system, "devices": _devices(state.config.cpu)})
 
@@ -120,7 +123,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 async def read_workflow(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in _workflow_names():  # only names from the listing: no path ever comes from the request
-        return web.json_response({"error": {"type": "not_found", "message": f"no workflow {name!r}"}}, status=404)
+        return json_error(404, "not_found", f"no workflow {name!r}")
     return web.Response(body=(WORKFLOWS_DIR / name).read_bytes(), content_type="application/json")
 
 

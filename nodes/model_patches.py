@@ -1,14 +1,19 @@
 """Model patches that change how a MODEL samples without copying its weights: FreeU, FreeU_V2, RescaleCFG,
-ModelSamplingDiscrete, DifferentialDiffusion (ComfyUI's names, inputs, defaults and limits)."""
+ModelSamplingDiscrete, DifferentialDiffusion, PerturbedAttentionGuidance, SelfAttentionGuidance,
+PatchModelAddDownscale (ComfyUI's names, inputs, defaults and limits)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from diffusion.models.attention_patches import PerturbedAttentionGuidance
+from diffusion.models.downscale_patch import DeepShrink
 from diffusion.models.model import UnetModel
 from diffusion.models.model_options import SamplingOverride, options_of
+from diffusion.models.sag_patch import SelfAttentionGuidance
 from diffusion.models.unet_patches import FreeU
 from diffusion.sampling.cfg_patches import RescaleCfg
+from diffusion.sampling.guiders import model_sampling_for
 from diffusion.sampling.mask_patches import DifferentialDiffusionMask
 from diffusion.types import DiffusionModel
 from graph.sockets import Socket
@@ -76,3 +81,49 @@ def differential_diffusion(
     """Treat a soft inpainting mask as per-pixel denoise strength (repaint each cell for a share of the steps)."""
     return patched("DifferentialDiffusion", model, f"DifferentialDiffusion({strength})",
                    denoise_mask_function=DifferentialDiffusionMask(strength))
+
+
+@node("PerturbedAttentionGuidance", category="model_patches/unet")
+def perturbed_attention_guidance(
+    model: ModelInput, scale: Annotated[float, Range(0.0, 100.0, step=0.01, round=0.01)] = 3.0,
+) -> ModelResult:
+    """Guide away from a prediction whose middle-block self-attention is the identity (one extra pass a step)."""
+    post = (*options_of(model).post_cfg, PerturbedAttentionGuidance(scale))
+    return patched("PerturbedAttentionGuidance", model, f"PerturbedAttentionGuidance({scale})", post_cfg=post)
+
+
+ResizeMethod = Literal["bicubic", "nearest-exact", "bilinear", "area", "bislerp"]
+
+
+@node("PatchModelAddDownscale", category="model_patches/unet",
+      display_name="PatchModelAddDownscale (Kohya Deep Shrink)")
+def patch_model_add_downscale(
+    model: ModelInput,
+    block_number: Annotated[int, Range(1, 32, step=1)] = 3,
+    downscale_factor: Annotated[float, Range(0.1, 9.0, step=0.001)] = 2.0,
+    start_percent: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.0,
+    end_percent: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.35,
+    downscale_after_skip: Annotated[bool, Toggle()] = True,
+    downscale_method: ResizeMethod = "bicubic",
+    upscale_method: ResizeMethod = "bicubic",
+) -> ModelResult:
+    """Shrink the UNet's features after an encoder block early in sampling (less repetition at large sizes)."""
+    ms = model_sampling_for(model)
+    shrink = DeepShrink(block_number, downscale_factor, ms.percent_to_sigma(start_percent),
+                        ms.percent_to_sigma(end_percent), downscale_after_skip, downscale_method, upscale_method)
+    hooks = (*options_of(model).unet_hooks, shrink)
+    return patched("PatchModelAddDownscale", model, f"PatchModelAddDownscale({block_number}, {downscale_factor})",
+                   unet_hooks=hooks)
+
+
+@node("SelfAttentionGuidance", category="_for_testing", display_name="Self-Attention Guidance")
+def self_attention_guidance(
+    model: ModelInput,
+    scale: Annotated[float, Range(-2.0, 5.0, step=0.01)] = 0.5,
+    blur_sigma: Annotated[float, Range(0.0, 10.0, step=0.1)] = 2.0,
+) -> ModelResult:
+    """Guide away from a prediction blurred where the middle block's self-attention is strongest."""
+    sag = SelfAttentionGuidance(scale, blur_sigma)
+    options = options_of(model)
+    return patched("SelfAttentionGuidance", model, f"SelfAttentionGuidance({scale}, {blur_sigma})",
+                   unet_hooks=(*options.unet_hooks, sag), post_cfg=(*options.post_cfg, sag))

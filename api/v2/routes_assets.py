@@ -282,6 +282,16 @@ async def get_content(request: web.Request) -> web.StreamResponse:
 fallback = web.RouteTableDef()
 
 
+@fallback.delete("/api/v2/assets/{asset_id}")
+@describe("Delete an asset (not supported)", **docs.options(
+    "Not supported by this server: files stay where they are (remove them from the folder instead).",
+    responses={501: docs.error("not_implemented")}))
+@envelope
+async def delete_asset(request: web.Request) -> web.Response:
+    raise V2Error(501, "not_implemented", "deleting assets is not supported by this server; the file stays in "
+                  "its folder")
+
+
 @fallback.route("*", "/api/v2/{tail:.*}")
 @envelope
 async def unknown(request: web.Request) -> web.Response:

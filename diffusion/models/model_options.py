@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -50,6 +51,9 @@ class PostCfgArgs:
     denoised: torch.Tensor
     cond_denoised: torch.Tensor
     predict: Callable[[Sequence[UnetHook]], torch.Tensor]
+    #: The negative's x0 estimate and a way to re-run the negative at another sample (SAG); None without one.
+    uncond_denoised: torch.Tensor | None = None
+    predict_uncond: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 PostCfgFunction = Callable[[PostCfgArgs], torch.Tensor]
@@ -110,3 +114,35 @@ def hooks_installed(unet: torch.nn.Module, hooks: Sequence[UnetHook]) -> Iterato
         for hook in hooks:
             stack.enter_context(hook.installed(unet))
         yield unet
+
+
+@dataclass(frozen=True)
+class UnetCall:
+    """The UNet call in progress: its σ and, per batch chunk, the conditioning slot (0 positive, 1 negative)."""
+
+    sigma: float
+    slots: tuple[int, ...] = ()
+
+
+_CURRENT_CALL: ContextVar[UnetCall | None] = ContextVar("current_unet_call", default=None)
+
+
+@contextmanager
+def unet_call(sigma: float, slots: tuple[int, ...] = ()) -> Iterator[None]:
+    """Make the call's σ and batch layout visible to UNet hooks for the duration of one model call."""
+    token = _CURRENT_CALL.set(UnetCall(sigma, slots))
+    try:
+        yield
+    finally:
+        _CURRENT_CALL.reset(token)
+
+
+def current_call() -> UnetCall | None:
+    """The UNet call in progress, or None outside sampling."""
+    return _CURRENT_CALL.get()
+
+
+def current_sigma() -> float | None:
+    """σ of the UNet call in progress, or None outside sampling."""
+    call = _CURRENT_CALL.get()
+    return call.sigma if call is not None else None

@@ -228,3 +228,9 @@ def test_event_stream_of_a_job_deleted_from_the_queue_ends(small_server: Server)
     assert events[-1][1] == "log" and events[-1][2]["message"] == "the job was deleted"
     contract.error(small_server.request("GET", f"/api/v2/jobs/{queued['id']}"), 404, "not_found")
     contract.job(small_server.request("POST", f"/api/v2/jobs/{blocker['id']}/cancel"))
+
+
+def test_deleting_an_asset_is_refused_as_not_implemented(small_server: Server) -> None:
+    created = contract.asset(upload_asset(small_server, "keepme.png", png_bytes((4, 3))), 201)
+    contract.error(small_server.request("DELETE", f"/api/v2/assets/{created['id']}"), 501, "not_implemented")
+    assert (small_server.base / "input" / "keepme.png").is_file()

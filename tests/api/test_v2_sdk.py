@@ -215,3 +215,22 @@ def test_the_readme_example_runs(v2_server: Server, tmp_path: Path, monkeypatch:
     exec(code.replace("http://127.0.0.1:8188", v2_server.url), {})  # the README's own five lines
     with Image.open(tmp_path / "out.png") as png:
         assert png.size == (64, 64)
+
+
+def test_the_async_client_too(v2_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from comfy_sdk import AsyncComfy
+
+    monkeypatch.setenv("COMFY_BASE_URL", v2_server.url)
+    monkeypatch.delenv("COMFY_API_KEY", raising=False)
+
+    async def run() -> tuple[list[Any], bytes]:
+        async with AsyncComfy() as client:
+            job = await client.submit(client.workflows.from_json(chain(steps=4, delay_ms=20, value=20)))
+            events = [event async for event in job.events()]
+            await job.result()
+            return events, await job.outputs[0].to_bytes()
+
+    events, data = asyncio.run(run())
+    assert isinstance(events[-1], StatusChange) and events[-1].status == "succeeded"
+    with Image.open(io.BytesIO(data)) as png:
+        assert png.getpixel((0, 0)) == (24, 24, 24)
