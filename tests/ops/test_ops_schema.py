@@ -85,6 +85,10 @@ EXPECTED: dict[str, tuple[list[tuple[Any, ...]], list[str]]] = {
     "StringConcatenate": ([("string_a", "STRING"), ("string_b", "STRING"), ("delimiter", "STRING")], ["STRING"]),
     "PrimitiveBoolean": ([("value", False)], ["BOOLEAN"]),
     "PrimitiveString": ([("value", "STRING")], ["STRING"]),
+    "EmptySD3LatentImage": ([("width", 1024, 16, M, 16), ("height", 1024, 16, M, 16), ("batch_size", 1, 1, 4096, None)],
+                            ["LATENT"]),
+    "MaskPreview": ([("mask", "MASK")], ["MASK"]),
+    "ImageCompare": ([("image_a", "IMAGE"), ("image_b", "IMAGE")], []),
 }
 
 
