@@ -11,12 +11,8 @@ import torch.nn.functional as F
 
 from diffusion.sampling.latent_ops import upscale_latent
 from graph.spec import Outputs, node
-<<<<<<< HEAD
-from graph.widgets import MAX_RESOLUTION, Range
-from imaging.batching import as_latent_samples
-=======
 from graph.widgets import MAX_RESOLUTION, Allocates, Range
->>>>>>> main
+from imaging.batching import as_latent_samples
 from nodes.sockets import IMAGE, LATENT, MASK, VAE, LatentDict
 
 LatentUpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic", "bislerp"]
