@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from api.conversion import missing_node_types, missing_types_body
 from api.redact import redact_json
 from api.store import Job
 from graph.cache import OutputCache
@@ -75,6 +76,9 @@ class EngineAdapter:
     def convert(self, data: Any) -> dict[str, Any]:
         """Any accepted format → both the API prompt and our native file."""
         workflow = self._load(data)
+        missing = missing_node_types(workflow, self.registry)
+        if missing:  # converting would drop their widget values silently
+            raise PromptRejected(missing_types_body(missing))
         return {"prompt": to_api_prompt(workflow, self.registry), "workflow": to_native(workflow)}
 
     def new_interrupt(self) -> InterruptFlag:
