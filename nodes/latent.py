@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from diffusion.sampling.latent_ops import upscale_latent
 from graph.spec import Outputs, node
 from graph.widgets import MAX_RESOLUTION, Allocates, Range
+from imaging.batching import as_latent_samples
 from nodes.sockets import IMAGE, LATENT, MASK, VAE, LatentDict
 
 LatentUpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic", "bislerp"]
@@ -26,12 +27,7 @@ class ImageResult(Outputs):
 
 
 def _samples(node_id: str, latent: LatentDict, input_name: str = "samples") -> torch.Tensor:
-    samples = latent.get("samples") if isinstance(latent, dict) else None
-    if not isinstance(samples, torch.Tensor) or samples.ndim != 4:
-        got = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
-        raise ValueError(f"{node_id}: input {input_name!r} expected a LATENT with samples [B, C, h, w], "
-                         f"received {got}")
-    return samples
+    return as_latent_samples(node_id, latent, input_name)
 
 
 def _image(node_id: str, image: torch.Tensor, input_name: str = "pixels") -> torch.Tensor:
