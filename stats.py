@@ -114,7 +114,8 @@ def readme_blocks(facts: dict[str, Any], registry: Any) -> dict[str, str]:
     if corpus is not None:
         lines.append(
             f"- ComfyUI's template corpus: **{corpus['supported']} of {corpus['templates']}** local image templates "
-            "run (details: `.venv/bin/python bench/templates.py`)."
+            "convert, validate and use only nodes that exist here (SD3/Flux ones still need their model family "
+            "to load; details: `.venv/bin/python bench/templates.py`)."
         )
     return {"figures": "\n".join(lines), "folders": folder_table(registry)}
 

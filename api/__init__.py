@@ -15,7 +15,6 @@ Every route is served under `/` and under `/api` (as ComfyUI does), so ComfyUI c
     GET  /ws?clientId=      ComfyUI's messages and binary preview frames; `&resume=` takes over a live id
     GET  /api/jobs[/{id}]   status pending | running | succeeded | failed | interrupted (404 if unknown);
     POST /api/jobs/{id}/cancel         pending → interrupted, running → interrupt (202), ended → 409
-    GET  /api/nodes         our richer node schema plus plugin load errors
     POST /api/workflow/convert         any accepted workflow format → {"prompt", "workflow"}
     GET  /api/workflows[/{name}]       the example workflows shipped in workflows/
     GET  /api/estimate/calibration     this machine's measured diffusion speed (ours; measured once, kept in user/)

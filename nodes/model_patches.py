@@ -1,6 +1,6 @@
 """Model patches that change how a MODEL samples without copying its weights: FreeU, FreeU_V2, RescaleCFG,
-ModelSamplingDiscrete, DifferentialDiffusion, PerturbedAttentionGuidance, PatchModelAddDownscale (ComfyUI's
-names, inputs, defaults and limits)."""
+ModelSamplingDiscrete, DifferentialDiffusion, PerturbedAttentionGuidance, SelfAttentionGuidance,
+PatchModelAddDownscale (ComfyUI's names, inputs, defaults and limits)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from diffusion.models.attention_patches import PerturbedAttentionGuidance
 from diffusion.models.downscale_patch import DeepShrink
 from diffusion.models.model import UnetModel
 from diffusion.models.model_options import SamplingOverride, options_of
+from diffusion.models.sag_patch import SelfAttentionGuidance
 from diffusion.models.unet_patches import FreeU
 from diffusion.sampling.cfg_patches import RescaleCfg
 from diffusion.sampling.guiders import model_sampling_for
@@ -113,3 +114,16 @@ def patch_model_add_downscale(
     hooks = (*options_of(model).unet_hooks, shrink)
     return patched("PatchModelAddDownscale", model, f"PatchModelAddDownscale({block_number}, {downscale_factor})",
                    unet_hooks=hooks)
+
+
+@node("SelfAttentionGuidance", category="_for_testing", display_name="Self-Attention Guidance")
+def self_attention_guidance(
+    model: ModelInput,
+    scale: Annotated[float, Range(-2.0, 5.0, step=0.01)] = 0.5,
+    blur_sigma: Annotated[float, Range(0.0, 10.0, step=0.1)] = 2.0,
+) -> ModelResult:
+    """Guide away from a prediction blurred where the middle block's self-attention is strongest."""
+    sag = SelfAttentionGuidance(scale, blur_sigma)
+    options = options_of(model)
+    return patched("SelfAttentionGuidance", model, f"SelfAttentionGuidance({scale}, {blur_sigma})",
+                   unet_hooks=(*options.unet_hooks, sag), post_cfg=(*options.post_cfg, sag))

@@ -51,6 +51,9 @@ class PostCfgArgs:
     denoised: torch.Tensor
     cond_denoised: torch.Tensor
     predict: Callable[[Sequence[UnetHook]], torch.Tensor]
+    #: The negative's x0 estimate and a way to re-run the negative at another sample (SAG); None without one.
+    uncond_denoised: torch.Tensor | None = None
+    predict_uncond: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 PostCfgFunction = Callable[[PostCfgArgs], torch.Tensor]
@@ -113,20 +116,33 @@ def hooks_installed(unet: torch.nn.Module, hooks: Sequence[UnetHook]) -> Iterato
         yield unet
 
 
-#: The σ of the UNet call in progress (set by the conditioning predictor), for hooks that act on a σ range.
-_CURRENT_SIGMA: ContextVar[float | None] = ContextVar("current_sigma", default=None)
+@dataclass(frozen=True)
+class UnetCall:
+    """The UNet call in progress: its σ and, per batch chunk, the conditioning slot (0 positive, 1 negative)."""
+
+    sigma: float
+    slots: tuple[int, ...] = ()
+
+
+_CURRENT_CALL: ContextVar[UnetCall | None] = ContextVar("current_unet_call", default=None)
 
 
 @contextmanager
-def unet_call_sigma(sigma: float) -> Iterator[None]:
-    """Make ``sigma`` visible to UNet hooks (``current_sigma()``) for the duration of one model call."""
-    token = _CURRENT_SIGMA.set(sigma)
+def unet_call(sigma: float, slots: tuple[int, ...] = ()) -> Iterator[None]:
+    """Make the call's σ and batch layout visible to UNet hooks for the duration of one model call."""
+    token = _CURRENT_CALL.set(UnetCall(sigma, slots))
     try:
         yield
     finally:
-        _CURRENT_SIGMA.reset(token)
+        _CURRENT_CALL.reset(token)
+
+
+def current_call() -> UnetCall | None:
+    """The UNet call in progress, or None outside sampling."""
+    return _CURRENT_CALL.get()
 
 
 def current_sigma() -> float | None:
     """σ of the UNet call in progress, or None outside sampling."""
-    return _CURRENT_SIGMA.get()
+    call = _CURRENT_CALL.get()
+    return call.sigma if call is not None else None

@@ -31,7 +31,7 @@ from diffusion.models.model_options import (
     PostCfgArgs,
     UnetHook,
     hooks_installed,
-    unet_call_sigma,
+    unet_call,
 )
 from diffusion.sampling.concat import ConcatSource, check_entries, concat_for, unet_variant
 from diffusion.sampling.cond_regions import resolve_region
@@ -247,7 +247,7 @@ class CondPredictor:
             parts = [e.concat[:, :, e.area[2]:e.area[2] + h, e.area[3]:e.area[3] + w] for e in group
                      if e.concat is not None]
             x_in = torch.cat([x_in, torch.cat(parts)], dim=1)
-        with unet_call_sigma(float(sigma)):
+        with unet_call(float(sigma), tuple(e.slot for e in group)):
             out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
         return list(out.float().chunk(len(group)))
 
@@ -370,8 +370,18 @@ class CFGDenoiser:
             else:
                 result = uncond_d + (cond_d - uncond_d) * self.cfg
         for post in self.options.post_cfg:
-            result = post(PostCfgArgs(x, sigma, result, cond_d, self._predict_with(x, sigma)))
+            result = post(PostCfgArgs(x, sigma, result, cond_d, self._predict_with(x, sigma),
+                                      None if self.skip_uncond else uncond_d, self._predict_uncond(sigma)))
         return result
+
+    def _predict_uncond(self, sigma: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        if self.skip_uncond:
+            return None
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return self.predictor.denoised(sigma, self.predictor.predict(x, sigma, slots=[1])[1], x)
+
+        return predict
 
     def _predict_with(self, x: torch.Tensor, sigma: torch.Tensor) -> Callable[[Sequence[UnetHook]], torch.Tensor]:
         def predict(hooks: Sequence[UnetHook]) -> torch.Tensor:

@@ -85,6 +85,10 @@ EXPECTED: dict[str, tuple[list[tuple[Any, ...]], list[str]]] = {
     "StringConcatenate": ([("string_a", "STRING"), ("string_b", "STRING"), ("delimiter", "STRING")], ["STRING"]),
     "PrimitiveBoolean": ([("value", False)], ["BOOLEAN"]),
     "PrimitiveString": ([("value", "STRING")], ["STRING"]),
+    "EmptySD3LatentImage": ([("width", 1024, 16, M, 16), ("height", 1024, 16, M, 16), ("batch_size", 1, 1, 4096, None)],
+                            ["LATENT"]),
+    "MaskPreview": ([("mask", "MASK")], ["MASK"]),
+    "ImageCompare": ([("image_a", "IMAGE"), ("image_b", "IMAGE")], []),
 }
 
 
@@ -113,5 +117,8 @@ def test_schema_matches_comfyui(node_id: str) -> None:
     inputs, outputs = EXPECTED[node_id]
     assert _declared(info) == inputs
     assert info["output"] == outputs
+    labels = {"GetImageSize": ["width", "height", "batch_size"], "MaskPreview": ["mask"]}
+    if node_id in labels:
+        assert info["output_name"] == labels[node_id]
     if node_id in ("ImageCompositeMasked", "LatentCompositeMasked"):
         assert info["input_order"]["optional"] == ["mask"]

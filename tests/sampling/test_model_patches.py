@@ -34,6 +34,7 @@ EXPECTED: dict[str, list[tuple[str, Any, Any, Any]]] = {
     "ModelSamplingDiscrete": [("model", S, S, S), ("sampling", "eps", S, S), ("zsnr", False, S, S)],
     "DifferentialDiffusion": [("model", S, S, S), ("strength", 1.0, 0.0, 1.0)],
     "PerturbedAttentionGuidance": [("model", S, S, S), ("scale", 3.0, 0.0, 100.0)],
+    "SelfAttentionGuidance": [("model", S, S, S), ("scale", 0.5, -2.0, 5.0), ("blur_sigma", 2.0, 0.0, 10.0)],
     "PatchModelAddDownscale": [("model", S, S, S), ("block_number", 3, 1, 32), ("downscale_factor", 2.0, 0.1, 9.0),
                                ("start_percent", 0.0, 0.0, 1.0), ("end_percent", 0.35, 0.0, 1.0),
                                ("downscale_after_skip", True, S, S), ("downscale_method", "bicubic", S, S),
@@ -264,7 +265,7 @@ def test_pag_guidance_closed_form(base: UnetModel) -> None:
 
 def _unet_call(model: UnetModel, sigma: float, shapes: dict[str, Any] | None = None) -> torch.Tensor:
     """One UNet call at σ, as the sampler makes it (σ visible to hooks), recording some feature shapes."""
-    from diffusion.models.model_options import unet_call_sigma
+    from diffusion.models.model_options import unet_call
 
     x = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(12))
     context = text_cond(6).cross_attn
@@ -279,7 +280,7 @@ def _unet_call(model: UnetModel, sigma: float, shapes: dict[str, Any] | None = N
                                                     [tuple(s.shape[-2:]) for s in kw["res_hidden_states_tuple"]]),
                 with_kwargs=True))
         try:
-            with unet_call_sigma(sigma):
+            with unet_call(sigma):
                 out: torch.Tensor = unet(x, torch.tensor([500.0]), encoder_hidden_states=context, return_dict=False)[0]
         finally:
             for handle in handles:
@@ -315,3 +316,73 @@ def test_deep_shrink_with_factor_one_changes_nothing(base: UnetModel) -> None:
     assert torch.equal(_unet_call(same, 5.0), _unet_call(base, 5.0))
     bislerp = mp.patch_model_add_downscale(base, 3, 1.5, 0.0, 1.0, False, "bislerp", "bislerp").model
     assert isinstance(bislerp, UnetModel) and bool(torch.isfinite(_unet_call(bislerp, 5.0)).all())
+
+
+def test_sag_blur_and_grid_against_kornia_and_by_hand() -> None:
+    import kornia
+
+    from diffusion.models.sag_patch import attention_grid, blur_map, gaussian_blur
+
+    x = torch.randn(2, 4, 12, 10, generator=torch.Generator().manual_seed(13))
+    torch.testing.assert_close(gaussian_blur(x, 2.0),
+                               kornia.filters.gaussian_blur2d(x, (9, 9), (2.0, 2.0), border_type="reflect"))
+    assert attention_grid(64, 8, 8) == (8, 8)
+    assert attention_grid(32, 4, 8) == (4, 8)
+    assert attention_grid(12, 3, 4) == (3, 4)
+    # Two heads, 4 tokens on a 2×2 grid; keys 0 and 3 receive everything (mean over heads, summed over queries).
+    attention = torch.zeros(2, 4, 4)
+    attention[:, :, 0] = 0.5
+    attention[:, :, 3] = 0.5
+    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(14))
+    out = blur_map(x0, attention, 1.5)
+    blurred = gaussian_blur(x0, 1.5)
+    # Token 0 is the top-left 4×4 quarter, token 3 the bottom-right one (nearest upsampling of the 2×2 mask).
+    torch.testing.assert_close(out[..., :4, :4], blurred[..., :4, :4])
+    torch.testing.assert_close(out[..., 4:, 4:], blurred[..., 4:, 4:])
+    assert torch.equal(out[..., :4, 4:], x0[..., :4, 4:]) and torch.equal(out[..., 4:, :4], x0[..., 4:, :4])
+
+
+def test_sag_records_the_negative_attention_without_changing_it(base: UnetModel) -> None:
+    from diffusion.models.model_options import unet_call
+    from diffusion.models.sag_patch import SelfAttentionGuidance
+
+    unet: Any = base.unet
+    attn = unet.mid_block.attentions[0].transformer_blocks[0].attn1
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(15))
+    context = torch.cat([text_cond(7).cross_attn, text_cond(8).cross_attn])
+    t = torch.tensor([300.0])
+    plain = unet(x, t, encoder_hidden_states=context, return_dict=False)[0]
+    seen: list[torch.Tensor] = []
+    handle = attn.register_forward_pre_hook(lambda m, a, kw: seen.append(a[0] if a else kw["hidden_states"]),
+                                            with_kwargs=True)
+    sag = SelfAttentionGuidance(0.5, 2.0)
+    try:
+        with sag.installed(unet), unet_call(1.0, (1, 0)):  # chunk 0 is the negative
+            recorded = unet(x, t, encoder_hidden_states=context, return_dict=False)[0]
+            stored = sag._store["attention"]
+    finally:
+        handle.remove()
+    torch.testing.assert_close(recorded, plain, rtol=1e-5, atol=1e-6)
+    hidden = seen[0]  # what the attention module received (already layer-normed)
+    q, k = attn.to_q(hidden[:1]), attn.to_k(hidden[:1])
+    heads = attn.heads
+    q = q.reshape(1, -1, heads, q.shape[-1] // heads).transpose(1, 2)
+    k = k.reshape(1, -1, heads, k.shape[-1] // heads).transpose(1, 2)
+    expected = (q @ k.transpose(-1, -2) * attn.scale).softmax(-1).reshape(heads, q.shape[2], -1)
+    torch.testing.assert_close(stored, expected, rtol=1e-5, atol=1e-6)
+    assert "attention" not in sag._store  # cleared after sampling
+
+
+def test_sag_changes_guided_sampling_only(base: UnetModel) -> None:
+    kw: dict[str, Any] = {"seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+                          "positive": [text_cond(1)], "negative": [text_cond(2)],
+                          "latent": {"samples": torch.zeros(1, 4, 8, 8)}}
+    plain = sample(base, **kw)["samples"]
+    sag = mp.self_attention_guidance(base, 0.5, 2.0).model
+    assert not torch.allclose(sample(sag, **kw)["samples"], plain, atol=1e-4)
+    # Scale 0 (or no negative at cfg 1) leaves only the recording attention's rounding (explicit softmax
+    # instead of the fused kernel): 1e-5 relative.
+    torch.testing.assert_close(sample(mp.self_attention_guidance(base, 0.0, 2.0).model, **kw)["samples"], plain,
+                               rtol=1e-5, atol=1e-3)
+    kw["cfg"] = 1.0
+    torch.testing.assert_close(sample(sag, **kw)["samples"], sample(base, **kw)["samples"], rtol=1e-5, atol=1e-3)
