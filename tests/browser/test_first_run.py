@@ -87,8 +87,11 @@ def test_the_first_graph_fits_a_cpu(page: Any, server_url: str) -> None:
         page.get_by_text("No GPU found: the starting graph uses").wait_for(timeout=60_000)
         prompt = page.evaluate("() => window.__loom.api()")
         assert prompt["5"]["inputs"]["width"] < 512
-        # The same measured constants as the editor used: the cut graph fits the budget.
-        assert _post(f"{server_url}/api/estimate", {"prompt": prompt})["seconds"] <= 15.01
+        # The same measured constants as the editor used: the cut graph fits the budget, or (a very slow or very
+        # busy machine) nothing fits and the cheapest choice was taken.
+        cut = _post(f"{server_url}/api/estimate", {"prompt": prompt})["seconds"]
+        smallest = prompt["5"]["inputs"]["width"] == 128 and prompt["3"]["inputs"]["steps"] == 4
+        assert cut <= 15.01 or smallest, (cut, prompt["5"]["inputs"], prompt["3"]["inputs"]["steps"])
     else:
         page.wait_for_timeout(2000)
         assert page.evaluate("() => window.__loom.api()")["5"]["inputs"]["width"] == 512
