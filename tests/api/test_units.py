@@ -268,8 +268,9 @@ def test_refusals_are_comfyui_error_bodies(
 ) -> None:
     got_status, got = ask(body, **kwargs)
     assert got_status == status
-    assert got == {"error": {"type": error_type, "message": message, "details": got["error"]["details"],
-                             "extra_info": {}, "code": error_type}, "node_errors": {}}  # fmt: skip
+    details = {"details": got["error"]["details"]} if "details" in got["error"] else {}  # the decoder's words
+    assert got == {"error": {"type": error_type, "message": message, **details, "extra_info": {},
+                             "code": error_type}, "node_errors": {}}  # fmt: skip
 
 
 def test_a_body_without_a_declared_length_is_cut_at_the_limit() -> None:
@@ -310,6 +311,6 @@ def test_helpers_name_types_and_find_non_finite_numbers() -> None:
     response = json_error(409, "conflict", "taken", headers={"X-Why": "test"})
     assert response.status == 409 and response.headers["X-Why"] == "test"
     assert json.loads(response.text or "") == {
-        "error": {"type": "conflict", "message": "taken", "details": "", "extra_info": {}, "code": "conflict"},
+        "error": {"type": "conflict", "message": "taken", "extra_info": {}, "code": "conflict"},
         "node_errors": {},
     }

@@ -297,9 +297,8 @@ def test_an_unreadable_workflow_becomes_comfyuis_error_shape_blaming_the_node_wh
     assert anonymous["node_errors"] == {} and anonymous["error"]["type"] == "invalid_prompt"
     unnamed_input = format_error_response(WorkflowFormatError("bad", node_id="3"))
     assert unnamed_input["node_errors"]["3"]["errors"][0]["extra_info"] == {}
-    assert error_body("t", "m", code=True)["error"] == {
-        "type": "t", "message": "m", "details": "", "extra_info": {}, "code": "t",
-    }  # fmt: skip
+    assert error_body("t", "m", code=True)["error"] == {"type": "t", "message": "m", "extra_info": {}, "code": "t"}
+    assert error_body("t", "m", "d", code=True)["error"]["details"] == "d"
     assert error_body("t", "m", "d", extra_info={"a": 1}, node_errors={"1": {}}) == {
         "error": {"type": "t", "message": "m", "details": "d", "extra_info": {"a": 1}}, "node_errors": {"1": {}},
     }  # fmt: skip
