@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.oplog import LOG_FORMATS, LOG_LEVELS
+from runconfig import EngineConfig, add_engine_flags
 
 DEFAULT_PORT = 8188
 #: ComfyUI's default upload limit (100 MB).
@@ -39,6 +40,8 @@ class ServerConfig:
     extra_model_paths_config: tuple[Path, ...] = ()
     custom_nodes_directory: Path | None = None
     cpu: bool = False
+    force_fp32: bool = False
+    cpu_bf16: bool = False
     #: ComfyUI's default: no binary previews unless a client asks (api/hub.py PREVIEW_FLAG).
     preview_method: str = "none"
     preview_size: int = 512
@@ -58,6 +61,16 @@ class ServerConfig:
     log_level: str = "INFO"
     log_format: str = "text"
     extra_flags: dict[str, object] = field(default_factory=dict)
+
+    def engine(self) -> EngineConfig:
+        """The engine part of the configuration, applied by runconfig.prepare exactly as the CLI's is."""
+        return EngineConfig(
+            base_directory=self.base_directory, input_directory=self.input_directory,
+            output_directory=self.output_directory, temp_directory=self.temp_directory,
+            user_directory=self.user_directory, extra_model_paths_config=self.extra_model_paths_config,
+            custom_nodes_directory=self.custom_nodes_directory, cpu=self.cpu, force_fp32=self.force_fp32,
+            cpu_bf16=self.cpu_bf16,
+        )
 
     def check(self) -> None:
         """Refuse unsafe or contradictory settings (raises ConfigError)."""
@@ -113,14 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses to bind (bare flag: all interfaces; needs --access-token)",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--base-directory", type=Path, help="holds models/, input/, output/, temp/, user/")
-    parser.add_argument("--input-directory", type=Path)
-    parser.add_argument("--output-directory", type=Path)
-    parser.add_argument("--temp-directory", type=Path)
-    parser.add_argument("--user-directory", type=Path)
-    parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[])
-    parser.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
-    parser.add_argument("--cpu", action="store_true", help="run everything on the CPU")
+    add_engine_flags(parser)  # device, precision, folders, plugins: declared once, shared with the CLI
     parser.add_argument(
         "--preview-method", default="none", choices=PREVIEW_METHODS,
         help="step previews for every websocket client (default none: only clients that ask get them)",
@@ -167,6 +173,8 @@ def config_from_args(argv: list[str]) -> ServerConfig:
         extra_model_paths_config=tuple(args.extra_model_paths_config),
         custom_nodes_directory=args.custom_nodes_directory,
         cpu=args.cpu,
+        force_fp32=args.force_fp32,
+        cpu_bf16=args.cpu_bf16,
         preview_method=args.preview_method,
         preview_size=args.preview_size,
         access_token=args.access_token,
