@@ -248,3 +248,22 @@ def test_text_a_node_shows_is_an_output_asset_too(small_server: Server) -> None:
     content = small_server.request("GET", f"/api/v2/assets/{text['id']}/content")
     assert content.status == 200 and content.body == b"5"  # 3 plus 2 steps
     assert [output["type"] for output in done["outputs"]].count("image") == 1
+
+
+def test_concurrent_submits_with_one_key_make_one_job(small_server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = f"race-{uuid.uuid4().hex}"
+
+    def post(value: int) -> Reply:
+        return small_server.request("POST", "/api/v2/jobs", {"workflow": chain(value=value)},
+                                    headers={"Idempotency-Key": key})
+
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(post, range(6)))
+    created = [reply for reply in replies if reply.status == 201]
+    assert len(created) == 1, [reply.status for reply in replies]
+    for reply in replies:
+        if reply.status != 201:
+            contract.error(reply, 422, "idempotency_key_reuse")
+    small_server.wait_job(created[0].json()["id"])
