@@ -77,3 +77,50 @@ def test_an_interrupt_names_the_running_node_and_engine_failures_fail_the_job() 
     assert silent.final_status() == "failed" and silent.error == {
         "message": "the engine ended the job without an outcome"
     }
+
+
+def without_timestamp(data: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(data.pop("timestamp"), int)
+    return data
+
+
+def test_every_field_of_the_terminal_and_cached_messages() -> None:
+    job = record()
+    cached = job.apply(events.NodesCached("p1", ("1", "2")))
+    assert [m.type for m in cached] == ["execution_cached"] and cached[0].outcome is None and cached[0].output is None
+    assert without_timestamp(dict(cached[0].data)) == {"nodes": ["1", "2"], "prompt_id": "p1"}
+    assert job.cached == 2 and job.executed == ["1", "2"] and job.history[0][0] == "execution_cached"
+    job.apply(events.NodeStarted("p1", "3"))
+    job.apply(events.JobInterrupted("p1", "2"))
+    (kind, data), = job.held
+    assert kind == "execution_interrupted" and job.error is data
+    assert without_timestamp(dict(data)) == {
+        "prompt_id": "p1", "node_id": "2", "node_type": "ImageInvert", "executed": ["1", "2"],
+    }  # fmt: skip
+    before_any = record()
+    before_any.apply(events.JobInterrupted("p1", None))
+    assert before_any.held[0][1]["node_id"] is None and before_any.held[0][1]["node_type"] is None
+
+    broken = record()
+    broken.apply(events.NodesCached("p1", ("1",)))
+    broken.fail_outside_nodes(RuntimeError("registry changed"))
+    (kind, failure), = broken.held
+    assert kind == "execution_error" and broken.error is failure and broken.history[-1] == ["execution_error", failure]
+    assert without_timestamp(dict(failure)) == {
+        "prompt_id": "p1", "node_id": None, "node_type": None, "executed": ["1"],
+        "exception_message": "RuntimeError: registry changed" + SEE_LOG, "exception_type": "RuntimeError",
+        "traceback": [], "current_inputs": {}, "current_outputs": ["1"],
+    }  # fmt: skip
+    assert broken.status == "failed"
+
+
+def test_success_and_done_messages_carry_exactly_what_comfyui_sends() -> None:
+    job = record()
+    (start,) = job.apply(events.JobStarted("p1"))
+    assert start.type == "execution_start" and without_timestamp(dict(start.data)) == {"prompt_id": "p1"}
+    assert job.apply(events.NodeDone("p1", "2", {})) == []  # nothing to show: no `executed`
+    assert job.outputs == {} and job.executed == ["2"]
+    assert job.apply(events.JobSucceeded("p1")) == []
+    (kind, data), = job.held
+    assert kind == "execution_success" and without_timestamp(dict(data)) == {"prompt_id": "p1"}
+    assert job.status == "succeeded" and job.error is None
