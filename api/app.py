@@ -135,6 +135,7 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
             store, engine, hub, asyncio.get_running_loop(),
             preview_method=config.preview_method, preview_size=config.preview_size,
             on_finished=state.job_finished,
+            on_step_times=lambda job, times: routes_estimate.observe(state, job.prompt, times),
         )
         state.worker = worker
         worker.start()

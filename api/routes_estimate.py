@@ -4,6 +4,10 @@ The machine's speed is measured once (`diffusion.speed.measure`, about a second)
 `user/latent_loom/speed.json`, so later starts reuse it; it is measured again when the device, the torch
 version or the CPU count changes. The editor fetches the calibration at start-up (so the measurement is done
 before the first Queue press) and asks for an estimate before each queue.
+
+Every finished job then refines it: the worker reports each sampler's measured seconds per step (`observe`),
+and the ratio measured / estimated is kept per model file (a running mean, also in speed.json), so the second
+estimate for a checkpoint rests on that checkpoint's real step time on this machine.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 SPEED_FILE = Path("latent_loom") / "speed.json"
 _CALIBRATION = "estimate.calibration"
 _PARAMS = "estimate.params"
+_LOCK = threading.Lock()
 
 
 def _machine_key(device: str) -> dict[str, Any]:
@@ -92,6 +98,44 @@ async def get_calibration(request: web.Request) -> web.Response:
     return web.json_response(_public(await calibration(state_of(request))))
 
 
+def _params(state: ServerState) -> ParamCache:
+    params = state.extras.get(_PARAMS)
+    if params is None:
+        params = state.extras[_PARAMS] = ParamCache(state.folders.model_path)
+    return params
+
+
+def _speed(record: dict[str, Any]) -> Calibration:
+    return Calibration(**{name: record[name] for name in Calibration.__dataclass_fields__})
+
+
+def observe(state: ServerState, prompt: dict[str, Any], step_times: dict[str, float]) -> None:
+    """A finished job's measured seconds per step (by sampler node) refine the estimates for its models.
+
+    Called on the worker thread. Before the machine has been measured (no estimate was ever asked), nothing
+    is recorded: there is no estimate to correct.
+    """
+    task = state.extras.get(_CALIBRATION)
+    if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        return
+    record: dict[str, Any] = task.result()
+    estimate = estimate_prompt(prompt, _speed(record).step_seconds, _params(state))
+    with _LOCK:
+        corrections: dict[str, float] = record.setdefault("corrections", {})
+        for sampler in estimate["samplers"]:
+            measured = step_times.get(sampler["node"])
+            if measured is None or not sampler["model"] or sampler["steps"] <= 0 or sampler["seconds"] <= 0:
+                continue
+            ratio = measured / (sampler["seconds"] / sampler["steps"])
+            previous = corrections.get(sampler["model"])
+            corrections[sampler["model"]] = ratio if previous is None else (previous + ratio) / 2
+        path = state.folders.user_directory / SPEED_FILE
+        try:
+            path.write_text(json.dumps(record, indent=2))
+        except OSError as error:
+            log.warning("could not store the speed calibration: %s", error)
+
+
 @routes.post("/estimate")
 @describe("Seconds of sampling a prompt will take on this machine, before queueing it", tags=["estimate"],
           body={"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "object"}}},
@@ -106,10 +150,12 @@ async def post_estimate(request: web.Request) -> web.Response:
     if not isinstance(prompt, dict):
         raise BadRequest(400, "invalid_body", f"'prompt' must be an API prompt object, got {json_type_name(prompt)}")
     record = await calibration(state)
-    params = state.extras.get(_PARAMS)
-    if params is None:
-        params = state.extras[_PARAMS] = ParamCache(state.folders.model_path)
-
-    speed = Calibration(**{name: record[name] for name in Calibration.__dataclass_fields__})
-    result = await asyncio.to_thread(estimate_prompt, prompt, speed.step_seconds, params)
+    result = await asyncio.to_thread(estimate_prompt, prompt, _speed(record).step_seconds, _params(state))
+    with _LOCK:
+        corrections = dict(record.get("corrections", {}))
+    # A model this machine has already run: scale by its measured / estimated step time.
+    for sampler in result["samplers"]:
+        sampler["correction"] = corrections.get(sampler["model"], 1.0)
+        sampler["seconds"] = sampler["seconds"] * sampler["correction"]
+    result["seconds"] = round(sum(sampler["seconds"] for sampler in result["samplers"]), 2)
     return web.json_response({**result, "calibration": _public(record)})

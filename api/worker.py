@@ -50,6 +50,14 @@ class _Running:
     #: Everything the job's events said: its messages, status, outputs and history (api/messages.py).
     record: JobRecord
     started: float = field(default_factory=time.monotonic)
+    #: When each node's progress messages arrived: the measured step times of its sampler (api/routes_estimate.py).
+    progress_at: dict[str, list[float]] = field(default_factory=dict)
+
+
+def step_seconds(progress_at: dict[str, list[float]]) -> dict[str, float]:
+    """Seconds per step of each node that reported at least three steps (the first one includes its set-up)."""
+    return {node: (stamps[-1] - stamps[1]) / (len(stamps) - 2)
+            for node, stamps in progress_at.items() if len(stamps) >= 3}
 
 
 class Worker:
@@ -65,6 +73,7 @@ class Worker:
         preview_method: str,
         preview_size: int,
         on_finished: Callable[[str], None],
+        on_step_times: Callable[[Job, dict[str, float]], None] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -73,6 +82,7 @@ class Worker:
         self.preview_method = preview_method
         self.preview_size = preview_size
         self.on_finished = on_finished
+        self.on_step_times = on_step_times
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -175,6 +185,12 @@ class Worker:
             job.id, job.client_id, status, time.monotonic() - running.started, len(record.ran),
             record.cached, oplog.output_names(record.outputs), oplog.error_summary(record.error),
         )
+        measured = step_seconds(running.progress_at)
+        if measured and status == "succeeded" and self.on_step_times is not None:
+            try:
+                self.on_step_times(job, measured)
+            except Exception:  # a calibration update must never stop the worker
+                log.exception("could not record the step times of job %s", job.id)
 
     def _set_running(self, state: RunningState | None) -> None:
         self.hub.running = state
@@ -198,6 +214,8 @@ class Worker:
         for message in running.record.apply(event):
             if message.type == "executing":
                 self._post(self._set_node, job.id, message.data.get("node"))
+            elif message.type == "progress":
+                running.progress_at.setdefault(str(message.data.get("node")), []).append(time.perf_counter())
             self._post(self.hub.send, message.type, message.data, job.client_id)
         preview = JobRecord.preview(event)
         everyone = self.preview_method != "none"

@@ -6,7 +6,8 @@
 A server is started on a fresh base directory with `./loom`; for each size one txt2img job runs, and the time
 between its sampler's first and last progress message (per step, so loading and decoding are left out, as the
 estimate leaves them out) is compared with the estimate's seconds per step. Prints measured / estimated per size:
-1.0 is exact; the editor's warning is meant to be right within a factor of about two.
+1.0 is exact. The first size is estimated from the calibration alone; each job then refines the estimate for its
+checkpoint (the `correction` column: measured / calibrated step time so far), as it does in the editor.
 """
 
 from __future__ import annotations
@@ -106,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
             calibration = json.loads(urllib.request.urlopen(f"{url}/api/estimate/calibration", timeout=600).read())
             print(f"calibration on {calibration['device']}: {calibration['method']}, "
                   f"overhead {calibration['overhead_s'] * 1000:.1f} ms per step")
-            measured_step_seconds(url, prompt(name, 64, 2))  # load the model once, outside the measurements
-            print(f"{'size':>6} {'estimated s/step':>17} {'measured s/step':>16} {'measured/estimated':>19}")
+            measured_step_seconds(url, prompt(name, 64, 3))  # load the model once (3 steps: no correction yet)
+            print(f"{'size':>6} {'correction':>10} {'estimated s/step':>17} {'measured s/step':>16} "
+                  f"{'measured/estimated':>19}")
             for side in (int(value) for value in args.sizes.split(",")):
                 job = prompt(name, side, args.steps)
                 estimate = _post(f"{url}/api/estimate", {"prompt": job})
                 per_step = estimate["seconds"] / args.steps
                 measured = measured_step_seconds(url, job)
-                print(f"{side:>6} {per_step:>17.4f} {measured:>16.4f} {measured / per_step:>19.2f}")
+                correction = estimate["samplers"][0].get("correction", 1.0)
+                print(f"{side:>6} {correction:>10.2f} {per_step:>17.4f} {measured:>16.4f} {measured / per_step:>19.2f}")
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)

@@ -85,7 +85,29 @@ def test_unet_parameters_come_from_the_header(tmp_path: Path) -> None:
     assert unet_parameter_count(tmp_path / "x.ckpt") is None
 
 
+def test_step_seconds_leave_out_the_first_step() -> None:
+    from api.worker import step_seconds
+
+    assert step_seconds({"3": [10.0, 11.0, 13.0, 15.0], "9": [1.0, 2.0]}) == {"3": 2.0}
+
+
+def real_txt2img(ckpt: str, steps: int) -> dict[str, Any]:
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": 1, "steps": steps, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+            "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}},
+    }
+
+
 def test_routes_measure_once_and_estimate(tmp_path: Path) -> None:
+    from diffusion.models.tiny import install_demo_checkpoint
+
+    install_demo_checkpoint(tmp_path / "base", "tiny.safetensors")
     server = Server(tmp_path / "base").start()
     try:
         # Measuring takes about a second on an idle CPU; a loaded test machine can take far longer.
@@ -101,6 +123,19 @@ def test_routes_measure_once_and_estimate(tmp_path: Path) -> None:
         assert estimate["calibration"]["measured_at"] == calibration["measured_at"]
         bad = server.request("POST", "/api/estimate", {"prompt": [1]})
         assert bad.status == 400 and "'prompt' must be" in bad.json()["error"]["message"]
+
+        # A job that ran refines the estimate for its checkpoint with the measured step time.
+        job = real_txt2img("tiny.safetensors", 5)
+        first = server.request("POST", "/api/estimate", {"prompt": job}).json()["samplers"][0]
+        assert first["correction"] == 1.0 and first["params"] > 0  # read from the checkpoint header
+        done = server.request("POST", "/api/prompt?wait=true", {"prompt": job}, timeout=300).json()
+        assert done["status"] == "succeeded", done
+        corrections = json.loads((tmp_path / "base" / "user" / "latent_loom" / "speed.json").read_text())[
+            "corrections"]
+        assert corrections["tiny.safetensors"] > 0
+        again = server.request("POST", "/api/estimate", {"prompt": job}).json()["samplers"][0]
+        assert again["correction"] == pytest.approx(corrections["tiny.safetensors"])
+        assert again["seconds"] == pytest.approx(first["seconds"] * again["correction"], rel=1e-6)
     finally:
         server.stop()
     again = Server(tmp_path / "base").start()  # a restart reuses the stored measurement

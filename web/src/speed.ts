@@ -22,6 +22,8 @@ export interface SamplerEstimate {
   model: string | null;
   params: number;
   seconds: number;
+  /** Measured / estimated step time of this model on this machine, from jobs it ran (1 before any). */
+  correction?: number;
 }
 
 export interface JobEstimate {
@@ -96,7 +98,8 @@ export function slowJobQuestion(estimate: JobEstimate, runs: number, threshold: 
 /** Seconds one sampler would take at another size and step count (the server's model of a step). */
 function samplerSeconds(s: SamplerEstimate, c: Calibration, side: { w: number; h: number }, steps: number): number {
   const pixels = Math.floor(side.w / 8) * Math.floor(side.h / 8);
-  return steps * (c.overhead_s + c.per_unit_s * s.params * pixels * s.batch * s.evaluations_per_step);
+  const step = c.overhead_s + c.per_unit_s * s.params * pixels * s.batch * s.evaluations_per_step;
+  return steps * step * (s.correction ?? 1);
 }
 
 export interface FirstRunFit {
