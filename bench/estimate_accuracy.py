@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             calibration = json.loads(urllib.request.urlopen(f"{url}/api/estimate/calibration", timeout=600).read())
             print(f"calibration on {calibration['device']}: {calibration['method']}, "
                   f"overhead {calibration['overhead_s'] * 1000:.1f} ms per step")
-            measured_step_seconds(url, prompt(name, 64, 3))  # load the model once (3 steps: no correction yet)
+            measured_step_seconds(url, prompt(name, 64, 2))  # load the model once (2 steps: too few to correct)
             print(f"{'size':>6} {'correction':>10} {'estimated s/step':>17} {'measured s/step':>16} "
                   f"{'measured/estimated':>19}")
             for side in (int(value) for value in args.sizes.split(",")):
