@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py server.py cli.py stats.py
+	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py paths commands server.py cli.py stats.py
 
 webtest: web
 	cd web && npm test
@@ -62,3 +62,16 @@ stats: venv
 # The browser tests alone (headless Debian chromium against a real server).
 browser-test: venv web browser-deps
 	$(VENV)/bin/pytest -m browser tests/browser
+
+# Mutation testing of graph/ and the in-process API modules (pyproject.toml [tool.mutmut]); slow, not in `make test`.
+# Prints the killed share; `.venv/bin/mutmut results` lists the survivors, `mutmut show NAME` shows one.
+.PHONY: mutate
+mutate: venv
+	$(VENV)/bin/pip install --quiet 'mutmut==3.8.1'
+	rm -rf mutants
+	time nice -n 10 $(VENV)/bin/mutmut run --max-children $${MUTATE_JOBS:-2}
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	  tested = s['total'] - s['skipped']; killed = s['killed'] + s['timeout']; \
+	  print(f\"mutation score: {killed}/{tested} killed = {100 * killed / tested:.1f}% \
+	  (survived {s['survived']}, no tests {s['no_tests']}, suspicious {s['suspicious']})\")"

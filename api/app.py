@@ -24,7 +24,7 @@ from api import (
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
-from api.jsonbody import BadRequest, error_response
+from api.jsonbody import BadRequest, error_response, json_error
 from api.security import Guards, Handler
 from api.state import STATE, ServerState
 from api.store import JobStore
@@ -61,12 +61,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return web.json_response(
-            # `code` too: this body is also the Comfy API v2 envelope for an unexpected failure of a v2 route.
-            {"error": {"type": "internal_error", "code": "internal_error",
-                       "message": "internal server error; see the server log"}},
-            status=500,
-        )
+        return json_error(500, "internal_error", "internal server error; see the server log")
 
 
 def _relative(path: Path, base: Path) -> str:

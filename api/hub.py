@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from api.jsonbody import BadRequest
+
 log = logging.getLogger(__name__)
 
 #: Binary frame event types (ComfyUI's `protocol.py`).
@@ -201,7 +203,7 @@ class Hub:
         """The `/ws?clientId=` route."""
         sid = request.query.get("clientId") or uuid.uuid4().hex
         if len(sid) > MAX_CLIENT_ID_LENGTH or not sid.isprintable():
-            raise web.HTTPBadRequest(text="clientId must be at most 128 printable characters")
+            raise BadRequest(400, "invalid_client_id", "clientId must be at most 128 printable characters")
         previous = self.clients.get(sid)
         if previous is not None and not previous.dropped:
             # The id is held by a live socket. Only its owner (who got the resume token) may take it over;
@@ -209,7 +211,8 @@ class Hub:
             # A client whose old socket died unnoticed is let in once the heartbeat has closed it.
             presented = request.query.get("resume", "")
             if not hmac.compare_digest(presented.encode(), self._resume_token(sid).encode()):
-                raise web.HTTPConflict(text="this clientId is connected elsewhere; reconnect with its resume token")
+                message = "this clientId is connected elsewhere; reconnect with its resume token"
+                raise BadRequest(409, "conflict", message)
             self._drop(previous, "replaced by a new connection with the same clientId")
             self.dropped_slow_clients -= 1
         socket = web.WebSocketResponse(max_msg_size=MAX_INBOUND_MESSAGE, heartbeat=HEARTBEAT_SECONDS)

@@ -41,7 +41,18 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
+        elif isinstance(trace := getattr(record, "traceback", None), str):
+            entry["traceback"] = trace  # a node's, recorded where it ran (graph.events.NodeFailed)
         return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record; a node's traceback (`extra={"traceback": ...}`) follows it, as an exception's would."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace = getattr(record, "traceback", None)
+        return f"{line}\n{trace}" if isinstance(trace, str) and trace else line
 
 
 def configure(level: str = "INFO", log_format: str = "text") -> None:
@@ -50,7 +61,7 @@ def configure(level: str = "INFO", log_format: str = "text") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

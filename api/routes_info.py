@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, read_json
+from api.jsonbody import BadRequest, json_error, read_json
 from api.state import state_of
 from graph.schema import object_info, rich_schema
 
@@ -123,7 +123,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 async def read_workflow(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in _workflow_names():  # only names from the listing: no path ever comes from the request
-        return web.json_response({"error": {"type": "not_found", "message": f"no workflow {name!r}"}}, status=404)
+        return json_error(404, "not_found", f"no workflow {name!r}")
     return web.Response(body=(WORKFLOWS_DIR / name).read_bytes(), content_type="application/json")
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from api import comfy_jobs, oplog
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, json_type_name, non_finite_path, read_json_object
+from api.jsonbody import BadRequest, json_error, json_type_name, non_finite_path, read_json_object
 from api.state import ServerState, state_of
 from api.store import DuplicateJobId, Job
 
@@ -98,8 +98,12 @@ async def _submit(state: ServerState, body: dict[str, Any]) -> Job:
 
     def validate_and_queue() -> Job:
         # One trip to a worker thread for both steps: under load, every hop waits for a free pool thread.
-        api_prompt = state.engine.prepare(body["prompt"], targets)
-        return state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+        api_prompt = state.engine.prepare(body["prompt"], targets, prompt_id)
+        try:
+            return state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+        except BaseException:
+            state.engine.forget(prompt_id)
+            raise
 
     try:
         job = await asyncio.to_thread(validate_and_queue)
@@ -297,7 +301,7 @@ async def get_job(request: web.Request) -> web.Response:
     state = state_of(request)
     job = state.store.get(request.match_info["job_id"])
     if job is None:
-        return web.json_response({"error": {"type": "not_found", "message": "no such job"}}, status=404)
+        return json_error(404, "not_found", "no such job")
     return web.json_response(job_status(state, job))
 
 
@@ -308,7 +312,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     job = state.store.get(job_id)
     if job is None:
-        return web.json_response({"error": {"type": "not_found", "message": "no such job"}}, status=404)
+        return json_error(404, "not_found", "no such job")
     if job.status == "pending" and await asyncio.to_thread(state.store.cancel_pending, job_id):
         state.queue_changed()
         state.job_finished(job_id)
@@ -317,6 +321,4 @@ async def cancel_job(request: web.Request) -> web.Response:
         return web.json_response({"id": job_id, "status": "interrupting"}, status=202)
     latest = state.store.get(job_id)
     status = latest.status if latest else "unknown"
-    return web.json_response(
-        {"error": {"type": "conflict", "message": f"the job has already ended ({status})"}}, status=409
-    )
+    return json_error(409, "conflict", f"the job has already ended ({status})")

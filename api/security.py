@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from api.config import LOOPBACK_NAMES, ServerConfig
+from api.jsonbody import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
@@ -30,15 +31,8 @@ _UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upl
 PUBLIC_PATHS = frozenset({"/api/v2/health"})
 
 
-def _refusal(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    """An error body both clients read: ComfyUI-style `type` and the Comfy API v2 envelope's `code`."""
-    return web.json_response(
-        {"error": {"type": code, "code": code, "message": message}}, status=status, headers=headers
-    )
-
-
 def _forbidden(message: str) -> web.Response:
-    return _refusal(403, "forbidden", message)
+    return json_error(403, "forbidden", message)
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -146,7 +140,7 @@ class Guards:
                 fetch_site == "same-origin" or (origin is not None and self._same_origin(origin, request)))
             if (simple and not (is_upload and content_type == "multipart/form-data") and not raw_body
                     and request.can_read_body):
-                return _refusal(415, "unsupported_media_type", "send application/json")
+                return json_error(415, "unsupported_media_type", "send application/json")
         return None
 
     def _same_origin(self, origin: str, request: web.Request) -> bool:
@@ -163,7 +157,8 @@ class Guards:
         """With --access-token, every route (websocket included) needs it: header, `?token=` or the cookie."""
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
-            return _refusal(401, "unauthorized", "an access token is required", {"WWW-Authenticate": "Bearer"})
+            message = "an access token is required"
+            return json_error(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
         return None
 
 

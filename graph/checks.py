@@ -79,7 +79,7 @@ class NodeChecker:
                     expected=kind,
                     received=None,
                 )
-        self._check_pixels(node)
+        self._check_pixels(node, spec)
 
     def _unknown_input(self, node: WorkflowNode, spec: NodeSpec, name: str, item: InputSpec | None) -> None:
         names = [i.name for i in spec.inputs if i.section != "hidden"]
@@ -325,21 +325,26 @@ class NodeChecker:
                 self._options[key] = error
         return self._options[key]
 
-    def _check_pixels(self, node: WorkflowNode) -> None:
-        width, height = node.inputs.get("width"), node.inputs.get("height")
-        if type(width) is not int or type(height) is not int:
+    def _check_pixels(self, node: WorkflowNode, spec: NodeSpec) -> None:
+        """The size of what the node allocates, from the inputs its schema marks with `Allocates`."""
+        axes = spec.allocated_inputs
+        if "width" not in axes or "height" not in axes:
             return
-        batch = node.inputs.get("batch_size", 1)
+        width, height = node.inputs.get(axes["width"]), node.inputs.get(axes["height"])
+        if type(width) is not int or type(height) is not int:
+            return  # linked: checked where the value is made
+        batch = node.inputs.get(axes["batch"], 1) if "batch" in axes else 1
         batch = batch if type(batch) is int else 1
-        if width * height * batch > self.limits.max_pixels:
+        pixels = width * height * batch
+        if pixels > self.limits.max_pixels:
+            names = " × ".join(axes[axis] for axis in ("width", "height", "batch") if axis in axes)
             self.report(
                 node,
                 "resource_limit_exceeded",
-                f"width × height × batch_size = {width}×{height}×{batch} = {width * height * batch} pixels "
-                f"is above the limit of {self.limits.max_pixels}",
-                name="width",
+                f"{names} = {width}×{height}×{batch} = {pixels} pixels is above the limit of {self.limits.max_pixels}",
+                name=axes["width"],
                 expected=f"at most {self.limits.max_pixels} pixels",
-                received=width * height * batch,
+                received=pixels,
             )
 
 

@@ -33,7 +33,7 @@ from graph.events import (
 from graph.registry import NodeRegistry
 from graph.sockets import SocketTypes
 from graph.spec import NodeSpec, Outputs
-from graph.validate import Limits, ValidationIssue, analyse, ancestors_and_self, check_value
+from graph.validate import Analysis, Limits, ValidationIssue, analyse, ancestors_and_self, check_value
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
 
 log = logging.getLogger(__name__)
@@ -122,14 +122,17 @@ class Executor:
         interrupt: InterruptFlag,
         hidden: HiddenValues | None = None,
         targets: list[str] | None = None,
+        analysis: Analysis | None = None,
     ) -> JobResult:
         """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures.
 
+        `analysis`: the validation this workflow already passed (`graph.validate.analyse` with the same registry,
+        limits and targets, when it was submitted), so it is not validated twice.
         The interrupt flag is not cleared here: a flag set before the job starts stops it before its first node.
         Nodes receive cached objects as inputs and must not mutate them.
         """
         with self._running:
-            return self._run(workflow, job_id, emit, interrupt, hidden, targets)
+            return self._run(workflow, job_id, emit, interrupt, hidden, targets, analysis)
 
     def _run(
         self,
@@ -139,10 +142,12 @@ class Executor:
         interrupt: InterruptFlag,
         hidden: HiddenValues | None,
         targets: list[str] | None,
+        analysis: Analysis | None,
     ) -> JobResult:
         send = _safe_emit(emit)
         send(JobStarted(job_id))
-        analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
+        if analysis is None:
+            analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
         issues = analysis.issues
         if issues:
             first = issues[0]

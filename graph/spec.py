@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, TypeVar, get_args, get_origin
 
 from graph.sockets import Socket
 from graph.widgets import (
+    Allocates,
     Choices,
     ForceInput,
     Hidden,
@@ -100,6 +101,8 @@ class InputSpec:
     image_upload: bool = False
     force_input: bool = False
     hidden: Hidden | None = None
+    #: Which dimension of an allocated image/latent this INT input is (`Allocates`), for the pixel limit.
+    allocates: Literal["width", "height", "batch"] | None = None
 
     @property
     def has_default(self) -> bool:
@@ -153,6 +156,11 @@ class NodeSpec:
     def inputs_by_name(self) -> dict[str, InputSpec]:
         """Inputs keyed by name (computed once; the engine looks inputs up per node per job)."""
         return {spec.name: spec for spec in self.inputs}
+
+    @functools.cached_property
+    def allocated_inputs(self) -> dict[str, str]:
+        """Axis ("width", "height", "batch") → the input marked with it (`Allocates`)."""
+        return {item.allocates: item.name for item in self.inputs if item.allocates is not None}
 
     @property
     def cacheable(self) -> bool:
@@ -329,6 +337,7 @@ def _input_spec(where: str, name: str, annotation: Any, default: Any) -> InputSp
         tooltip=tooltip,
         image_upload=ImageUpload in marks,
         force_input=ForceInput in marks,
+        allocates=marks[Allocates].axis if Allocates in marks else None,
     )
 
 
@@ -355,6 +364,8 @@ def _widget_kind(
         raise NodeDefinitionError(f"{where}: Text on {name!r} needs str, got {base!r}")
     if SeedWidget in marks and kind != "INT":
         raise NodeDefinitionError(f"{where}: a seed {name!r} must be an int")
+    if Allocates in marks and kind != "INT":
+        raise NodeDefinitionError(f"{where}: Allocates on {name!r} needs int, got {base!r}")
     if Toggle in marks and kind != "BOOLEAN":
         raise NodeDefinitionError(f"{where}: Toggle on {name!r} needs bool, got {base!r}")
     return kind, None

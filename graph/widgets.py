@@ -79,6 +79,17 @@ class Tooltip:
 
 
 @dataclass(frozen=True)
+class Allocates:
+    """An INT input that is one dimension of the image, mask or latent batch the node allocates.
+
+    The product width × height × batch of a node's marked inputs is capped by `graph.issues.Limits.max_pixels`
+    when the workflow is validated, so an oversized request is a 400, not an exhausted server.
+    """
+
+    axis: Literal["width", "height", "batch"]
+
+
+@dataclass(frozen=True)
 class Label:
     """The name an output shows (ComfyUI's output ``display_name``: "output", "high_sigmas"); default TYPE."""
 

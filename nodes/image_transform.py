@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import torch
 
 from graph.spec import Outputs, node
-from graph.widgets import MAX_RESOLUTION, Range
+from graph.widgets import MAX_RESOLUTION, Allocates, Range
 from imaging.batching import as_image_batch, match_alpha
 from imaging.resize import ImageUpscaleMethod, center_crop_to_aspect, resize_images
 from nodes.sockets import IMAGE, INT, MASK
@@ -119,9 +119,9 @@ def image_rotate(image: IMAGE, rotation: Rotation) -> ImageResult:
 
 @node("EmptyImage", category="image", display_name="Empty Image")
 def empty_image(
-    width: Side = 512,
-    height: Side = 512,
-    batch_size: Annotated[int, Range(1, 4096)] = 1,
+    width: Annotated[Side, Allocates("width")] = 512,
+    height: Annotated[Side, Allocates("height")] = 512,
+    batch_size: Annotated[int, Range(1, 4096), Allocates("batch")] = 1,
     color: Annotated[int, Range(0, 0xFFFFFF, step=1)] = 0,
 ) -> ImageResult:
     """A batch of one solid colour given as 0xRRGGBB."""

@@ -17,7 +17,7 @@ from graph.fingerprint import file_fingerprint
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
 from graph.spec import Effects, NoOutputs, Outputs, node
-from graph.widgets import MAX_RESOLUTION, Choices, Hidden, ImageUpload, Range, Text
+from graph.widgets import MAX_RESOLUTION, Allocates, Choices, Hidden, ImageUpload, Range, Text
 from imaging.canny import canny_edges
 from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL, SAVE_COMPRESS_LEVEL, save_png
 from imaging.resize import CropMethod, ImageUpscaleMethod, scale_images
@@ -172,8 +172,8 @@ Size = Annotated[int, Range(0, MAX_RESOLUTION, step=1)]
 def image_scale(
     image: IMAGE,
     upscale_method: ImageUpscaleMethod,
-    width: Size = 512,
-    height: Size = 512,
+    width: Annotated[Size, Allocates("width")] = 512,
+    height: Annotated[Size, Allocates("height")] = 512,
     crop: CropMethod = "disabled",
 ) -> ImageResult:
     """Resize to width x height; 0 for one side keeps the aspect ratio; `center` crops to the new aspect."""

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from diffusion.sampling.latent_ops import upscale_latent
 from graph.spec import Outputs, node
-from graph.widgets import MAX_RESOLUTION, Range
+from graph.widgets import MAX_RESOLUTION, Allocates, Range
+from imaging.batching import as_latent_samples
 from nodes.sockets import IMAGE, LATENT, MASK, VAE, LatentDict
 
 LatentUpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic", "bislerp"]
@@ -26,12 +27,7 @@ class ImageResult(Outputs):
 
 
 def _samples(node_id: str, latent: LatentDict, input_name: str = "samples") -> torch.Tensor:
-    samples = latent.get("samples") if isinstance(latent, dict) else None
-    if not isinstance(samples, torch.Tensor) or samples.ndim != 4:
-        got = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
-        raise ValueError(f"{node_id}: input {input_name!r} expected a LATENT with samples [B, C, h, w], "
-                         f"received {got}")
-    return samples
+    return as_latent_samples(node_id, latent, input_name)
 
 
 def _image(node_id: str, image: torch.Tensor, input_name: str = "pixels") -> torch.Tensor:
@@ -49,11 +45,13 @@ def _mask(node_id: str, mask: torch.Tensor) -> torch.Tensor:
 
 
 Dimension = Annotated[int, Range(16, MAX_RESOLUTION, step=8)]
+BatchSize = Annotated[int, Range(1, 4096), Allocates("batch")]
 
 
 @node("EmptyLatentImage", category="latent", display_name="Empty Latent Image")
-def empty_latent_image(width: Dimension = 512, height: Dimension = 512,
-                       batch_size: Annotated[int, Range(1, 4096)] = 1) -> LatentResult:
+def empty_latent_image(width: Annotated[Dimension, Allocates("width")] = 512,
+                       height: Annotated[Dimension, Allocates("height")] = 512,
+                       batch_size: BatchSize = 1) -> LatentResult:
     """A batch of zero latents for width×height images (4 channels, 1/8 resolution)."""
     return LatentResult({"samples": torch.zeros([batch_size, 4, height // 8, width // 8])})
 
@@ -114,8 +112,8 @@ def _upscaled(samples: LatentDict, new: torch.Tensor) -> LatentResult:
 
 @node("LatentUpscale", category="latent", display_name="Upscale Latent")
 def latent_upscale(samples: LATENT, upscale_method: LatentUpscaleMethod = "nearest-exact",
-                   width: Annotated[int, Range(0, MAX_RESOLUTION, step=8)] = 512,
-                   height: Annotated[int, Range(0, MAX_RESOLUTION, step=8)] = 512,
+                   width: Annotated[int, Range(0, MAX_RESOLUTION, step=8), Allocates("width")] = 512,
+                   height: Annotated[int, Range(0, MAX_RESOLUTION, step=8), Allocates("height")] = 512,
                    crop: Literal["disabled", "center"] = "disabled") -> LatentResult:
     """Resize latents to width×height pixels (0 for one side keeps the aspect ratio; at least 64 px)."""
     s = _samples("LatentUpscale", samples)

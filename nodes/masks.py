@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import torch
 
 from graph.spec import Outputs, node
-from graph.widgets import MAX_RESOLUTION, Range
+from graph.widgets import MAX_RESOLUTION, Allocates, Range
 from imaging.batching import as_image_batch, as_mask_batch
 from imaging.masks import feather, grow
 from nodes.sockets import IMAGE, MASK
@@ -46,7 +46,8 @@ def image_to_mask(image: IMAGE, channel: Literal["red", "green", "blue", "alpha"
 
 
 @node("SolidMask", category=CATEGORY, display_name="Create Solid Mask")
-def solid_mask(value: Unit = 1.0, width: Side = 512, height: Side = 512) -> MaskResult:
+def solid_mask(value: Unit = 1.0, width: Annotated[Side, Allocates("width")] = 512,
+               height: Annotated[Side, Allocates("height")] = 512) -> MaskResult:
     """A mask of one value everywhere: [1, height, width]."""
     return MaskResult(torch.full((1, height, width), value, dtype=torch.float32))
 

@@ -84,7 +84,7 @@ def test_comfyui_utils(model_server: Server) -> None:
     address = model_server.url.removeprefix("http://")
     seen: dict[str, Any] = {"progress": []}
 
-    class Record(Callbacks):
+    class Record(Callbacks):  # type: ignore[misc]
         async def queue_position(self, position: str) -> None:
             seen.setdefault("positions", []).append(position)
 

@@ -102,3 +102,26 @@ def test_mask_painter_saves_the_mask_as_alpha(page: Any, server_url: str, tmp_pa
     request = urllib.request.Request(f"{server_url}/prompt", body, {"Content-Type": "application/json"})
     prompt_id = json.loads(urllib.request.urlopen(request, timeout=10).read())["prompt_id"]
     assert wait_history(server_url, prompt_id, 60)["status"]["status_str"] == "success"
+
+
+@pytest.mark.parametrize("name", ["instruct_edit", "inpaint_model"])
+def test_edit_templates_open_in_the_editor_in_every_form(page: Any, server_url: str, name: str) -> None:
+    """The shipped template, its ComfyUI UI form and its API form each open in the editor and give the API
+    prompt the server derives from the file (the editor's Templates menu serves the same file)."""
+    import nodes
+    from graph.comfy_export import to_comfy_ui
+    from graph.formats import load_workflow, to_api_prompt
+
+    registry = nodes.load_catalog(None)
+    data = json.loads(urllib.request.urlopen(f"{server_url}/api/workflows/{name}.json", timeout=10).read())
+    workflow = load_workflow(data, registry)
+    expected = to_api_prompt(workflow, registry)
+    with_groups = len(data["nodes"]) + len((data.get("ui") or {}).get("groups") or [])
+    for form, count in ((data, with_groups), (to_comfy_ui(workflow, registry), with_groups),
+                        (expected, len(data["nodes"]))):
+        page.get_by_role("button", name="New").click()
+        page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length === 0")
+        open_workflow(page, form, count)
+        ours = api_prompt(page)
+        assert {k: (v["class_type"], v["inputs"]) for k, v in ours.items()} == \
+            {k: (v["class_type"], v["inputs"]) for k, v in expected.items()}

@@ -14,6 +14,7 @@ from graph.registry import NodeRegistry
 from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Choices
+from paths.names import name_problem
 
 _UPSCALE_STUB = NodeRegistry()
 
@@ -214,8 +215,8 @@ def test_every_escape_is_refused(base: Folders, name: str, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ["ab:c.png", "x/file.png:stream", "NUL.png", "sub/com1", "trailing.", "space "])
 def test_windows_only_traps(name: str) -> None:
-    assert folders._name_problem(name, windows=True) is not None
-    assert folders._name_problem(name, windows=False) is None  # legal names on POSIX
+    assert name_problem(name, windows=True) is not None
+    assert name_problem(name, windows=False) is None  # legal names on POSIX
 
 
 @pytest.mark.parametrize("subfolder", ["..", "../..", "/tmp", "a/../..", "C:\\", "a\\..\\..", "%2e%2e", "a\x00"])

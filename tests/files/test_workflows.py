@@ -248,3 +248,22 @@ def test_shipped_example_image_has_an_inpaint_patch() -> None:
     assert images.shape == (1, 512, 512, 3)
     covered = float(masks.mean())
     assert 0.02 < covered < 0.2  # a patch to repaint, not the whole picture
+
+
+def test_instruct_edit_on_a_plain_model_is_refused_with_the_model_type_needed(
+    tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An InstructPix2Pix conditioning on a 4-channel model: a run-time error naming the node, the input and
+    the model type needed, never a shape crash or a traceback."""
+    previous = folders.get_folders()
+    try:
+        code = cli.main(["run", str(WORKFLOWS_DIR / "instruct_edit.json"), "--base-directory", str(tiny_base),
+                         "--output", str(tmp_path / "out"), "--no-progress",
+                         "--set", "4.ckpt_name=tiny_sd1.safetensors", "--set", "15.steps=1"])
+    finally:
+        folders.use(previous)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "SamplerCustomAdvanced" in err
+    assert "cond1: conditioning from InstructPixToPixConditioning needs an InstructPix2Pix checkpoint" in err
+    assert "plain 4-channel model" in err and "Traceback" not in err and "size mismatch" not in err

@@ -13,6 +13,7 @@ from graph.sockets import SOCKET_TYPES, Socket, register_socket_type
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import (
     MAX_RESOLUTION,
+    Allocates,
     Choices,
     ForceInput,
     Hidden,
@@ -68,9 +69,9 @@ class Latent(Outputs):
 
 @node("EmptyLatentImage", category="latent", registry=STUBS)
 def empty_latent(
-    width: Annotated[int, Range(16, MAX_RESOLUTION, step=8)] = 512,
-    height: Annotated[int, Range(16, MAX_RESOLUTION, step=8)] = 512,
-    batch_size: Annotated[int, Range(1, 4096)] = 1,
+    width: Annotated[int, Range(16, MAX_RESOLUTION, step=8), Allocates("width")] = 512,
+    height: Annotated[int, Range(16, MAX_RESOLUTION, step=8), Allocates("height")] = 512,
+    batch_size: Annotated[int, Range(1, 4096), Allocates("batch")] = 1,
 ) -> Latent:
     CALLS.append("EmptyLatentImage")
     return Latent(latent={"samples": f"zeros({batch_size},{height},{width})"})

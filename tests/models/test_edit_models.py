@@ -230,6 +230,10 @@ def test_ip2p_conditioning_on_plain_model_is_refused(tiny_sd1_checkpoint: Path) 
                                              r"InstructPix2Pix checkpoint \(UNet with 8 input channels\)"):
         sample(model, seed=0, steps=1, cfg=2.0, sampler_name="euler", scheduler="simple", positive=pos,
                negative=neg, latent=latent)
+    # Through DualCFGGuider the error names the guider's input.
+    with pytest.raises(ConcatMismatch, match=r"^cond1: conditioning from InstructPixToPixConditioning needs an "
+                                             r"InstructPix2Pix checkpoint .* but the model is a plain 4-channel"):
+        _euler(DualCFGGuider(model, pos, neg, negative, 5.0, 1.5), _noise(), latent["samples"])
 
 
 def test_inpaint_conditioning_on_plain_model_still_inpaints(tiny_sd1_checkpoint: Path) -> None:
@@ -243,3 +247,122 @@ def test_inpaint_conditioning_on_plain_model_still_inpaints(tiny_sd1_checkpoint:
     kept, original = out.masked_select(keep.expand_as(out)), latent["samples"].masked_select(keep.expand_as(out))
     assert torch.allclose(kept, original, atol=1e-5)
     assert not torch.allclose(out, latent["samples"], atol=1e-2)  # the masked area was repainted
+
+
+def test_mask_of_another_size_is_resized_as_comfyui_does(inpaint_loaded: Any) -> None:
+    _, clip, vae = inpaint_loaded
+    positive, negative = _prompts(clip)
+    small = _mask()[:, ::2, ::2]  # 32×32 for a 64×64 image: bilinear-resized to the image
+    pos, _, latent = inpaint_model_conditioning(positive, negative, vae, _image(), small, noise_mask=True)
+    full = torch.nn.functional.interpolate(small[:, None], size=(SIZE, SIZE), mode="bilinear")
+    assert torch.equal(latent["noise_mask"], full)
+    assert torch.equal(pos[0].extras["concat_mask"], full)
+
+
+def test_mask_batch_mismatch_is_refused_naming_node_and_input(inpaint_loaded: Any) -> None:
+    _, clip, vae = inpaint_loaded
+    positive, negative = _prompts(clip)
+    images = _image().repeat(2, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"^InpaintModelConditioning: input 'mask' expected 1 or 2 masks .* "
+                                         r"received 3$"):
+        inpaint_model_conditioning(positive, negative, vae, images, _mask().repeat(3, 1, 1), noise_mask=True)
+    with pytest.raises(ValueError, match=r"^InstructPixToPixConditioning: input 'pixels' expected an IMAGE"):
+        instruct_pix_to_pix_conditioning(positive, negative, vae, torch.zeros(1, 64, 64))
+
+
+def test_odd_sized_pixels_are_centre_cropped_to_multiples_of_8(ip2p_loaded: Any) -> None:
+    _, clip, vae = ip2p_loaded
+    positive, negative = _prompts(clip)
+    odd = torch.nn.functional.pad(_image(), (0, 0, 2, 3, 1, 4))  # 64×64 framed to 71×69 (W×H)
+    _, _, latent = instruct_pix_to_pix_conditioning(positive, negative, vae, odd)
+    assert latent["samples"].shape == (1, 4, 8, 8)
+
+
+def _unet_inputs(model: Any) -> tuple[list[torch.Tensor], Any]:
+    seen: list[torch.Tensor] = []
+    hook = model.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    return seen, hook
+
+
+def test_vae_encode_for_inpaint_feeds_the_inpainting_channels(inpaint_loaded: Any) -> None:
+    """Without InpaintModelConditioning, the mask comes from the latent's noise mask and the masked image from
+    the sampled latent itself (VAEEncodeForInpaint's grey-filled encode), as in ComfyUI."""
+    from nodes.latent import vae_encode_for_inpaint
+
+    model, clip, vae = inpaint_loaded
+    positive, negative = _prompts(clip)
+    latent = vae_encode_for_inpaint(_image(), vae, _mask(), 0).latent
+    seen, hook = _unet_inputs(model)
+    try:
+        sample(model, seed=1, steps=1, cfg=3.0, sampler_name="euler", scheduler="simple", positive=positive,
+               negative=negative, latent=latent)
+    finally:
+        hook.remove()
+    x = seen[0]
+    assert x.shape[1] == 9
+    expected_mask = torch.nn.functional.interpolate(latent["noise_mask"], size=(8, 8), mode="bilinear").round()
+    assert torch.equal(x[:, 4:5], expected_mask.expand(x.shape[0], -1, -1, -1))
+    scaled = latent["samples"] * model.latent_scale_factor
+    assert torch.allclose(x[:, 5:], scaled.expand(x.shape[0], -1, -1, -1), atol=1e-6)
+
+
+def test_ksampler_advanced_on_instruct_pix2pix(ip2p_loaded: Any) -> None:
+    from nodes.sampling import ksampler_advanced
+
+    model, clip, vae = ip2p_loaded
+    positive, negative = _prompts(clip)
+    pos, neg, latent = instruct_pix_to_pix_conditioning(positive, negative, vae, _image())
+    common = {"model": model, "noise_seed": 3, "steps": 4, "cfg": 5.0, "sampler_name": "euler",
+              "scheduler": "simple", "positive": pos, "negative": neg}
+    half = ksampler_advanced(**common, latent_image=latent, end_at_step=2, return_with_leftover_noise="enable")
+    done = ksampler_advanced(**common, latent_image=half.latent, add_noise="disable", start_at_step=2)
+    whole = ksampler_advanced(**common, latent_image=latent)
+    assert torch.allclose(done.latent["samples"], whole.latent["samples"], atol=1e-4)
+
+
+def test_sdxl_inpainting_samples(tmp_path: Path) -> None:
+    tiny = build_tiny("sdxl", 2, in_channels=9)
+    model, clip, vae = load_checkpoint(write_checkpoint(tiny, tmp_path / "xl.safetensors"), device=CPU)
+    positive, negative = _prompts(clip)
+    pos, neg, latent = inpaint_model_conditioning(positive, negative, vae, _image(), _mask(), noise_mask=True)
+    out = sample(model, seed=0, steps=2, cfg=4.0, sampler_name="euler", scheduler="simple", positive=pos,
+                 negative=neg, latent=latent)["samples"]
+    assert out.shape == latent["samples"].shape and torch.isfinite(out).all()
+
+
+def test_dual_cfg_styles_and_the_skipped_negative(ip2p_loaded: Any) -> None:
+    """cfg_cond2_negative 1 skips the negative (regular style): then it is plain CFG of cond1 over cond2."""
+    model, clip, vae = ip2p_loaded
+    positive, negative = _prompts(clip)
+    pos, neg, latent = instruct_pix_to_pix_conditioning(positive, negative, vae, _image())
+    noise = _noise(2)
+    dual = _euler(DualCFGGuider(model, pos, neg, negative, 5.0, 1.0), noise, latent["samples"])
+    plain = _euler(CFGGuider(model, pos, neg, 5.0), noise, latent["samples"])
+    assert _rel(dual, plain) < 1e-5
+    nested = _euler(DualCFGGuider(model, pos, neg, negative, 5.0, 1.5, nested=True), noise, latent["samples"])
+    regular = _euler(DualCFGGuider(model, pos, neg, negative, 5.0, 1.5), noise, latent["samples"])
+    assert _rel(nested, regular) > 1e-3  # the nested style is a different rule
+
+
+def test_edit_nodes_schema_matches_comfyui() -> None:
+    import nodes
+    from graph.schema import object_info
+
+    registry = nodes.load_catalog(None)
+    info = {name: object_info(registry.get(name)) for name in
+            ("InstructPixToPixConditioning", "InpaintModelConditioning", "DualCFGGuider")}
+    ip2p = info["InstructPixToPixConditioning"]
+    assert list(ip2p["input"]["required"]) == ["positive", "negative", "vae", "pixels"]
+    assert ip2p["output"] == ["CONDITIONING", "CONDITIONING", "LATENT"]
+    assert ip2p["output_name"] == ["positive", "negative", "latent"]
+    inpaint = info["InpaintModelConditioning"]
+    assert list(inpaint["input"]["required"]) == ["positive", "negative", "vae", "pixels", "mask", "noise_mask"]
+    assert inpaint["input"]["required"]["noise_mask"][0] == "BOOLEAN"
+    assert inpaint["input"]["required"]["noise_mask"][1]["default"] is True
+    dual = info["DualCFGGuider"]
+    assert list(dual["input"]["required"]) == ["model", "cond1", "cond2", "negative", "cfg_conds",
+                                              "cfg_cond2_negative", "style"]
+    assert dual["input"]["required"]["style"][0] == ["regular", "nested"]
+    assert dual["input"]["required"]["cfg_conds"][1] == {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1,
+                                                          "round": 0.01}
+    assert dual["output"] == ["GUIDER"] and dual["category"] == "sampling/custom_sampling/guiders"

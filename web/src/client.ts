@@ -194,14 +194,29 @@ export function openSocket(clientId: string, handlers: SocketHandlers): () => vo
   };
 }
 
-/** POST /api/workflow/convert: the server's conversion (it flattens subgraphs); returns our format. */
+/** The server refused to convert a workflow because it uses node types the server does not have. */
+export class MissingNodeTypesError extends Error {
+  constructor(readonly types: string[]) {
+    super(`this workflow uses node types this server does not have: ${types.join(', ')}`);
+  }
+}
+
+/** POST /api/workflow/convert: the server's conversion (it flattens subgraphs); returns our format.
+ * A workflow using node types the server lacks is refused (never converted with their values dropped). */
 export async function convertOnServer(workflow: unknown): Promise<NativeWorkflow> {
   const res = await fetch('/api/workflow/convert', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(workflow),
   });
-  const body = (await res.json().catch(() => ({}))) as { workflow?: NativeWorkflow; error?: { message?: string } };
+  const body = (await res.json().catch(() => ({}))) as {
+    workflow?: NativeWorkflow;
+    error?: { message?: string };
+    missing_node_types?: string[];
+  };
+  if (Array.isArray(body.missing_node_types) && body.missing_node_types.length) {
+    throw new MissingNodeTypesError(body.missing_node_types);
+  }
   if (!res.ok || !body.workflow) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
   return body.workflow;
 }
