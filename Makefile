@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py server.py cli.py
+	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py server.py cli.py
 
 webtest: web
 	cd web && npm test
