@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py server.py cli.py
+	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py paths commands server.py cli.py stats.py runconfig.py
 
 webtest: web
 	cd web && npm test
@@ -51,6 +51,27 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model
+.PHONY: demo-model stats browser-test
 demo-model: venv
 	$(PY) server.py demo-model
+
+# What this checkout supports (node count, families, templates, model folders): the README quotes it.
+stats: venv
+	$(PY) server.py stats
+
+# The browser tests alone (headless Debian chromium against a real server).
+browser-test: venv web browser-deps
+	$(VENV)/bin/pytest -m browser tests/browser
+
+# Mutation testing of graph/ and the in-process API modules (pyproject.toml [tool.mutmut]); slow, not in `make test`.
+# Prints the killed share; `.venv/bin/mutmut results` lists the survivors, `mutmut show NAME` shows one.
+.PHONY: mutate
+mutate: venv
+	$(VENV)/bin/pip install --quiet 'mutmut==3.8.1'
+	rm -rf mutants
+	time nice -n 10 $(VENV)/bin/mutmut run --max-children $${MUTATE_JOBS:-2}
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	  tested = s['total'] - s['skipped']; killed = s['killed'] + s['timeout']; \
+	  print(f\"mutation score: {killed}/{tested} killed = {100 * killed / tested:.1f}% \
+	  (survived {s['survived']}, no tests {s['no_tests']}, suspicious {s['suspicious']})\")"

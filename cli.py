@@ -11,34 +11,29 @@ Output file paths go to stdout, one per line; progress and messages go to stderr
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import folders
+from commands import CliError
+from runconfig import add_engine_flags, configure_folders, engine_config, prepare
 
 if TYPE_CHECKING:  # the engine is imported when a command runs, so `--help` stays instant
-    from graph.events import Event
     from graph.executor import InterruptFlag
     from graph.registry import NodeRegistry
-    from graph.spec import InputSpec
-    from graph.validate import ValidationIssue
-    from graph.workflow import Workflow, WorkflowNode
+    from graph.validate import Analysis, ValidationIssue
+    from graph.workflow import Workflow
 
 EXIT_OK = 0
 EXIT_NODE_ERROR = 1
 EXIT_REFUSED = 2
 EXIT_INTERRUPTED = 130
 DEMO_CHECKPOINT_NAME = "tiny_demo_sd1.safetensors"
-
-
-class CliError(Exception):
-    """A refusal before anything runs (bad file, bad --set, invalid workflow); exit code 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,34 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NODE.INPUT=VALUE",
         help="set a widget value before running; NODE is a node id or a unique node title (repeatable)",
     )
-    run.add_argument("--output", "--output-directory", dest="output", type=Path, help="where SaveImage writes")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _folder_flags(run)
+    add_engine_flags(run)  # the server's own device, precision, folder and plugin flags (runconfig.py)
     run.set_defaults(command=run_command)
     demo = commands.add_parser("demo-model", help="write a tiny random-weight SD1 checkpoint (it draws noise)")
     demo.add_argument("--name", default=DEMO_CHECKPOINT_NAME, help="file name under models/checkpoints/")
     demo.add_argument("--force", action="store_true", help="overwrite an existing file")
-    _folder_flags(demo)
-    demo.set_defaults(command=demo_model_command, output=None)
+    add_engine_flags(demo)
+    demo.set_defaults(command=demo_model_command)
     return parser
-
-
-def _folder_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-directory", type=Path, help="base of models/, input/, output/ (default: the repo)")
-    parser.add_argument("--input-directory", type=Path, help="where LoadImage reads")
-    parser.add_argument(
-        "--extra-model-paths-config", action="append", default=[], type=Path, help="more model folders (yaml)"
-    )
 
 
 def _configure_folders(args: argparse.Namespace) -> folders.Folders:
     try:
-        return folders.configure(
-            args.base_directory,
-            input_directory=args.input_directory,
-            output_directory=args.output,
-            extra_model_paths_configs=args.extra_model_paths_config,
-        )
+        return configure_folders(engine_config(args))
     except folders.ExtraModelPathsError as error:
         raise CliError(str(error)) from error
 
@@ -103,31 +84,35 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
-    layout = _configure_folders(args)
-    layout.ensure_layout()
-    import nodes
+    from commands.overrides import apply_override
     from graph.formats import WorkflowFormatError, load_workflow, to_native
-    from graph.registry import REGISTRY
-    from graph.validate import validate
+    from graph.validate import analyse
 
-    nodes.load_catalog(None)
-    for failure in REGISTRY.load_errors:
+    try:
+        # Device, precision, folders and plugins exactly as the server applies them.
+        _layout, registry = prepare(engine_config(args))
+    except folders.ExtraModelPathsError as error:
+        raise CliError(str(error)) from error
+    for failure in registry.load_errors:
         print(f"warning: node module {failure.module} did not load: {failure.message}", file=sys.stderr)
     data = read_workflow_file(args.workflow)
     try:
-        workflow = load_workflow(data, REGISTRY)
+        workflow = load_workflow(data, registry)
     except WorkflowFormatError as error:
         raise CliError(f"{args.workflow}: {error}") from error
     for override in args.overrides:
-        apply_override(workflow, override, REGISTRY)
-    issues = validate(workflow, REGISTRY)
+        apply_override(workflow, override, registry)
+    analysis = analyse(workflow, registry)  # validated once: the run reuses it
+    issues = analysis.issues
     if issues:
         print(f"error: {args.workflow} is not valid:", file=sys.stderr)
-        for message in describe_issues(issues, workflow, REGISTRY):
+        for message in describe_issues(issues, workflow, registry):
             print(f"  {message}", file=sys.stderr)
         return EXIT_REFUSED
     # The PNGs carry the workflow as run (after --set), in the native format the editor sends.
-    outcome = execute(workflow, {"workflow": to_native(workflow)}, progress=not args.no_progress)
+    outcome = execute(
+        workflow, registry, {"workflow": to_native(workflow)}, progress=not args.no_progress, analysis=analysis
+    )
     for path in outcome.files:
         print(path)
     return outcome.exit_code
@@ -152,71 +137,6 @@ def read_workflow_file(path: Path) -> Any:
         return parse_json(raw)
     except WorkflowFormatError as error:
         raise CliError(f"{path}: {error}") from error
-
-
-def apply_override(workflow: Workflow, override: str, registry: NodeRegistry) -> None:
-    """Apply one `NODE.INPUT=VALUE`; the value is read as the input's widget type, never guessed."""
-    target, equals, text = override.partition("=")
-    node_ref, dot, input_name = target.rpartition(".")
-    if not equals or not dot or not node_ref or not input_name:
-        raise CliError(f"--set {override!r}: expected NODE.INPUT=VALUE, e.g. 3.seed=42")
-    node = _find_node(workflow, node_ref, override)
-    spec = registry.get(node.class_type)
-    if spec is None:
-        raise CliError(f"--set {override!r}: node {node.node_id} has unknown type {node.class_type!r}")
-    item = spec.input(input_name)
-    widgets = [i.name for i in spec.inputs if not i.is_socket and i.section != "hidden"]
-    if item is None or item.section == "hidden":
-        raise CliError(
-            f"--set {override!r}: node {node.node_id} ({node.class_type}) has no input {input_name!r}; "
-            f"its widgets are: {', '.join(widgets) or 'none'}"
-        )
-    if item.is_socket:
-        raise CliError(
-            f"--set {override!r}: input {input_name!r} of node {node.node_id} ({node.class_type}) is a "
-            f"{item.type_name} socket; --set only sets widget values"
-        )
-    node.inputs[input_name] = parse_widget_value(item, text, override)
-
-
-def _find_node(workflow: Workflow, node_ref: str, override: str) -> WorkflowNode:
-    if node_ref in workflow.nodes:
-        return workflow.nodes[node_ref]
-    titled = [node for node in workflow.nodes.values() if node.ui.get("title") == node_ref]
-    if len(titled) == 1:
-        return titled[0]
-    if titled:
-        ids = ", ".join(node.node_id for node in titled)
-        raise CliError(f"--set {override!r}: several nodes are titled {node_ref!r} (ids {ids}); use the node id")
-    ids = ", ".join(sorted(workflow.nodes, key=lambda node_id: (len(node_id), node_id)))
-    raise CliError(f"--set {override!r}: no node with id or title {node_ref!r}; node ids: {ids}")
-
-
-def parse_widget_value(item: InputSpec, text: str, override: str) -> Any:
-    """`text` as a value of the widget `item` (INT, FLOAT, BOOLEAN, STRING or COMBO)."""
-    widget = item.widget
-    try:
-        if widget == "INT":
-            if not text.strip().lstrip("+-").isdigit():
-                raise ValueError
-            return int(text)
-        if widget == "FLOAT":
-            value = float(text)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-    except ValueError:
-        expected = "an integer" if widget == "INT" else "a finite number"
-        raise CliError(f"--set {override!r}: {item.name} expects {expected}, got {text!r}") from None
-    if widget == "BOOLEAN":
-        if text.lower() not in ("true", "false"):
-            raise CliError(f"--set {override!r}: {item.name} expects true or false, got {text!r}")
-        return text.lower() == "true"
-    if widget == "COMBO" and item.options and not all(isinstance(option, str) for option in item.options):
-        for option in item.options:
-            if str(option) == text:
-                return option
-    return text
 
 
 def describe_issues(issues: Sequence[ValidationIssue], workflow: Workflow, registry: NodeRegistry) -> list[str]:
@@ -254,21 +174,32 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
 
 
-def execute(workflow: Workflow, extra_pnginfo: dict[str, Any] | None, *, progress: bool = True) -> Outcome:
+def execute(
+    workflow: Workflow,
+    registry: NodeRegistry,
+    extra_pnginfo: dict[str, Any] | None,
+    *,
+    progress: bool = True,
+    analysis: Analysis | None = None,
+) -> Outcome:
     """Run a validated workflow with progress bars on stderr; Ctrl-C interrupts between steps."""
+    from graph.cache import OutputCache
     from graph.executor import Executor, HiddenValues, InterruptFlag
-    from graph.registry import REGISTRY
+    from graph.memory import GOVERNOR
 
     interrupt = InterruptFlag()
-    display = ProgressDisplay(workflow, REGISTRY, enabled=progress)
+    from commands.progress import ProgressDisplay
+
+    display = ProgressDisplay(workflow, registry, enabled=progress)
     previous = _interrupt_on_sigint(interrupt)
     try:
-        result = Executor(REGISTRY).run(
+        result = Executor(registry, cache=OutputCache(governor=GOVERNOR)).run(
             workflow,
             job_id="cli",
             emit=display.handle,
             interrupt=interrupt,
             hidden=HiddenValues(extra_pnginfo=extra_pnginfo),
+            analysis=analysis,
         )
     finally:
         display.close()
@@ -281,7 +212,7 @@ def execute(workflow: Workflow, extra_pnginfo: dict[str, Any] | None, *, progres
         return Outcome(EXIT_INTERRUPTED, files)
     if result.issues:
         print("error: the workflow was refused:", file=sys.stderr)
-        for message in describe_issues(result.issues, workflow, REGISTRY):
+        for message in describe_issues(result.issues, workflow, registry):
             print(f"  {message}", file=sys.stderr)
         return Outcome(EXIT_REFUSED, files)
     error = result.error
@@ -326,74 +257,6 @@ def output_files(outputs: dict[str, dict[str, Any]]) -> list[Path]:
                     except folders.FolderError as error:
                         print(f"warning: output {entry!r} is not a file: {error}", file=sys.stderr)
     return files
-
-
-class ProgressDisplay:
-    """A tqdm bar over the nodes of the job and one over the steps of the running node (sampler steps)."""
-
-    def __init__(
-        self, workflow: Workflow, registry: NodeRegistry, *, enabled: bool, stream: TextIO | None = None
-    ) -> None:
-        from graph.modes import executable_view
-        from graph.validate import ancestors_and_self
-
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        view = executable_view(workflow, registry)
-        outputs = [node_id for node_id, node in view.nodes.items() if _is_output(registry, node.class_type)]
-        self.planned = len(ancestors_and_self(view, outputs))
-        self.class_types = {node_id: node.class_type for node_id, node in view.nodes.items()}
-        self.nodes_bar: Any = None
-        self.steps_bar: Any = None
-
-    def handle(self, event: Event) -> None:
-        """Update the bars for one executor event."""
-        from graph.events import NodeDone, NodeFailed, NodesCached, NodeStarted, Progress
-
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        if isinstance(event, NodesCached):
-            total = max(self.planned - len(event.node_ids), 0)
-            # mininterval=0: every node and step is drawn (they are few, and each is slower than a redraw)
-            self.nodes_bar = tqdm(
-                total=total, desc="nodes", unit="node", file=self.stream, position=0, mininterval=0
-            )
-        elif isinstance(event, NodeStarted) and self.nodes_bar is not None:
-            self.nodes_bar.set_postfix_str(f"{event.node_id} {self.class_types.get(event.node_id, '')}")
-        elif isinstance(event, Progress):
-            if self.steps_bar is None or self.steps_bar.total != event.total:
-                self._close_steps()
-                name = self.class_types.get(event.node_id, "")
-                self.steps_bar = tqdm(
-                    total=event.total, desc=f"  {event.node_id} {name}", unit="step", file=self.stream,
-                    position=1, leave=False, mininterval=0,
-                )
-            self.steps_bar.update(event.value - self.steps_bar.n)
-        elif isinstance(event, NodeDone | NodeFailed):
-            self._close_steps()
-            if self.nodes_bar is not None and isinstance(event, NodeDone):
-                if self.nodes_bar.n >= self.nodes_bar.total:
-                    self.nodes_bar.total = self.nodes_bar.n + 1
-                self.nodes_bar.update(1)
-
-    def _close_steps(self) -> None:
-        if self.steps_bar is not None:
-            self.steps_bar.close()
-            self.steps_bar = None
-
-    def close(self) -> None:
-        """Close any open bars."""
-        self._close_steps()
-        if self.nodes_bar is not None:
-            self.nodes_bar.close()
-            self.nodes_bar = None
-
-
-def _is_output(registry: NodeRegistry, class_type: str) -> bool:
-    spec = registry.get(class_type)
-    return bool(spec is not None and spec.output_node)
 
 
 # ---------------------------------------------------------------------------------------------------- demo model

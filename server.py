@@ -3,12 +3,12 @@
     python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
     python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
     python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+    python server.py stats                                what this checkout supports (stats.py)
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -25,63 +25,56 @@ def serve(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if config.cpu:
-        os.environ["LATENT_LOOM_DEVICE"] = "cpu"  # read by diffusion.devices before any model loads
+    from api import oplog
 
+    oplog.configure(config.log_level, config.log_format)
     from aiohttp import web
 
     import folders
-    import nodes
+    import runconfig
     from api.app import create_app
     from api.engine import EngineAdapter
     from api.store import JobStore
-    from graph.registry import REGISTRY
 
     try:
-        layout = folders.configure(
-            config.base_directory,
-            input_directory=config.input_directory,
-            output_directory=config.output_directory,
-            temp_directory=config.temp_directory,
-            user_directory=config.user_directory,
-            extra_model_paths_configs=list(config.extra_model_paths_config),
-        )
+        # Device, precision, folders and plugins: the same code path as `server.py run` (runconfig.py).
+        layout, registry = runconfig.prepare(config.engine())
     except folders.ExtraModelPathsError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    layout.ensure_layout()
     layout.clean_temp()
-    plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
-    plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
-    nodes.load_catalog(None)
-    for directory in plugin_dirs:
-        _load_plugins(directory)
-    for failure in REGISTRY.load_errors:
+    for failure in registry.load_errors:
         logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)
     store = JobStore(layout.user_directory / JOB_DATABASE, config.history_size)
-    app = create_app(config, layout, EngineAdapter(REGISTRY), store)
+    app = create_app(config, layout, EngineAdapter(registry), store)
     hosts = list(config.listen)
     shown = ", ".join(f"http://{'[' + h + ']' if ':' in h else h}:{config.port}" for h in hosts)
+    from diffusion.devices import default_device
+
+    device = str(default_device())
+    pending = store.pending_count()
+    oplog.log.info(
+        "Latent Loom started: serving on %s; base directory %s; device %s; %d node types; %d jobs queued",
+        shown, layout.base_directory, device, len(registry), pending,
+        extra={"event": "started", "address": shown, "base_directory": str(layout.base_directory),
+               "device": device, "node_count": len(registry), "pending": pending},
+    )
+    # Kept on stdout too: scripts and the README wait for this line.
     print(f"Latent Loom: serving on {shown}", flush=True)
+    # aiohttp turns SIGINT and SIGTERM into a graceful stop: create_app's shutdown hook interrupts the running
+    # step, leaves pending jobs in the SQLite queue and logs what it did (api/app.py).
     web.run_app(app, host=hosts, port=config.port, print=None, access_log=None, shutdown_timeout=5.0)
+    oplog.log.info("Latent Loom stopped", extra={"event": "stopped"})
     return 0
-
-
-def _load_plugins(directory: Path) -> None:
-    from graph.registry import REGISTRY
-
-    if directory.is_dir():
-        for entry in sorted(directory.iterdir()):
-            is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
-            if is_module and not entry.name.startswith(("_", ".")):
-                REGISTRY.load_file(entry)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: the CLI subcommands go to cli.main, everything else serves."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "stats":
+        import stats
+
+        return stats.main(args[1:])
     if args and args[0] in CLI_COMMANDS:
         import cli
 

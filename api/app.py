@@ -10,11 +10,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api import routes_files, routes_info, routes_jobs
+from api import (
+    oplog,
+    routes_docs,
+    routes_estimate,
+    routes_files,
+    routes_frontend,
+    routes_info,
+    routes_jobs,
+    routes_userdata,
+    v2,
+)
 from api.config import ServerConfig
 from api.engine import EngineAdapter, PromptRejected
 from api.hub import Hub
-from api.jsonbody import BadRequest, error_response
+from api.jsonbody import BadRequest, error_response, json_error
 from api.security import Guards, Handler
 from api.state import STATE, ServerState
 from api.store import JobStore
@@ -31,7 +41,8 @@ STATIC_TYPES = {
     ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
     ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
     ".jpg": "image/jpeg", ".webp": "image/webp", ".ico": "image/x-icon", ".woff2": "font/woff2",
-    ".woff": "font/woff", ".ttf": "font/ttf", ".txt": "text/plain",
+    ".woff": "font/woff", ".ttf": "font/ttf", ".txt": "text/plain", ".webm": "video/webm",
+    ".eot": "application/vnd.ms-fontobject", ".wasm": "application/wasm", ".mp3": "audio/mpeg",
 }
 
 
@@ -50,10 +61,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return web.json_response(
-            {"error": {"type": "internal_error", "message": "internal server error; see the server log"}},
-            status=500,
-        )
+        return json_error(500, "internal_error", "internal server error; see the server log")
+
+
+def _relative(path: Path, base: Path) -> str:
+    """`path` as the operator knows it: relative to the base directory when inside it."""
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
 
 def _add_routes(app: web.Application, table: web.RouteTableDef) -> None:
@@ -105,11 +118,15 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     hub = Hub(config.ws_buffer, store.remaining)
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
-    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes):
+    for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
+                  routes_estimate.routes, routes_userdata.routes, routes_frontend.routes):
         _add_routes(app, table)
+    v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
-    editor = EditorFiles(config.web_root or REPO_ROOT / "web" / "dist")
+    routes_docs.add_docs_page(app)
+    routes_frontend.add_root_pages(app)
+    editor = EditorFiles(config.front_end_root or config.web_root or REPO_ROOT / "web" / "dist")
     app.router.add_get("/", editor.index)
     app.router.add_get("/{path:.+}", editor.file)
 
@@ -123,8 +140,24 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
         worker.start()
 
     async def stop(app: web.Application) -> None:
-        if state.worker is not None:
-            await asyncio.to_thread(state.worker.stop)
+        """Graceful stop (SIGINT/SIGTERM): interrupt the running step, keep the queue on disk, say so."""
+        worker = state.worker
+        running = worker.running_job_id() if worker is not None else None
+        pending = store.pending_count()
+        oplog.log.info(
+            "stopping: %s; %d pending jobs stay queued in %s and run after the next start",
+            f"interrupting job {running} after its current step" if running else "no job running",
+            pending, _relative(store.path, folders.base_directory),
+            extra={"event": "stopping", "prompt_id": running, "pending": pending},
+        )
+        stopped = True
+        if worker is not None:
+            stopped = await asyncio.to_thread(worker.stop)
+        if not stopped:
+            oplog.log.warning(
+                "job %s did not stop within the shutdown timeout; the next start marks it interrupted", running,
+                extra={"event": "stopping", "prompt_id": running, "interrupted": False},
+            )
         await hub.close_all()
         store.close()
 

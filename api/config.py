@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from api.oplog import LOG_FORMATS, LOG_LEVELS
+from runconfig import EngineConfig, add_engine_flags, engine_config
 
 DEFAULT_PORT = 8188
 #: ComfyUI's default upload limit (100 MB).
@@ -24,20 +27,13 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class ServerConfig:
-    """Everything the API layer needs to know from the command line."""
+class ServerConfig(EngineConfig):
+    """Everything the API layer needs to know from the command line (the engine's part is shared with the CLI)."""
 
     listen: tuple[str, ...] = ("127.0.0.1",)
     port: int = DEFAULT_PORT
-    base_directory: Path | None = None
-    input_directory: Path | None = None
-    output_directory: Path | None = None
-    temp_directory: Path | None = None
-    user_directory: Path | None = None
-    extra_model_paths_config: tuple[Path, ...] = ()
-    custom_nodes_directory: Path | None = None
-    cpu: bool = False
-    preview_method: str = "auto"
+    #: ComfyUI's default: no binary previews unless a client asks (api/hub.py PREVIEW_FLAG).
+    preview_method: str = "none"
     preview_size: int = 512
     access_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -49,10 +45,24 @@ class ServerConfig:
     #: Messages buffered per websocket client; a client that falls further behind is disconnected.
     ws_buffer: int = 1024
     web_root: Path | None = None
+    #: A ComfyUI frontend build (e.g. comfyui-frontend-package's static folder) served at `/` instead of ours.
+    front_end_root: Path | None = None
+    #: ComfyUI's --verbose levels (--quiet is WARNING); --log-format json writes one object per line.
+    log_level: str = "INFO"
+    log_format: str = "text"
     extra_flags: dict[str, object] = field(default_factory=dict)
+
+    def engine(self) -> EngineConfig:
+        """The engine part of the configuration, applied by runconfig.prepare exactly as the CLI's is."""
+        return EngineConfig(**{item.name: getattr(self, item.name) for item in fields(EngineConfig)})
 
     def check(self) -> None:
         """Refuse unsafe or contradictory settings (raises ConfigError)."""
+        if self.front_end_root is not None and not (self.front_end_root / "index.html").is_file():
+            raise ConfigError(
+                f"--front-end-root {self.front_end_root}: no index.html there; name a built ComfyUI frontend, "
+                "e.g. the 'static' folder of the comfyui-frontend-package wheel"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port must be 1..65535, got {self.port}")
         exposed = [host for host in self.listen if not is_loopback(host)]
@@ -100,15 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses to bind (bare flag: all interfaces; needs --access-token)",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--base-directory", type=Path, help="holds models/, input/, output/, temp/, user/")
-    parser.add_argument("--input-directory", type=Path)
-    parser.add_argument("--output-directory", type=Path)
-    parser.add_argument("--temp-directory", type=Path)
-    parser.add_argument("--user-directory", type=Path)
-    parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[])
-    parser.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
-    parser.add_argument("--cpu", action="store_true", help="run everything on the CPU")
-    parser.add_argument("--preview-method", default="auto", choices=PREVIEW_METHODS)
+    add_engine_flags(parser)  # device, precision, folders, plugins: declared once, shared with the CLI
+    parser.add_argument(
+        "--preview-method", default="none", choices=PREVIEW_METHODS,
+        help="step previews for every websocket client (default none: only clients that ask get them)",
+    )
     parser.add_argument("--preview-size", type=int, default=512)
     parser.add_argument("--access-token", help="required on every request when set (needed beyond loopback)")
     parser.add_argument(
@@ -121,24 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-json-size", type=float, default=DEFAULT_MAX_JSON_MB, help="MB")
     parser.add_argument("--history-size", type=int, default=DEFAULT_HISTORY_SIZE)
     parser.add_argument("--web-root", type=Path, help="the built editor (default: web/dist)")
+    parser.add_argument(
+        "--front-end-root", type=Path,
+        help="serve this ComfyUI frontend build at / instead of Latent Loom's editor (e.g. the static folder of "
+        "the comfyui-frontend-package wheel)",
+    )
+    parser.add_argument(
+        "--verbose", default="INFO", const="DEBUG", nargs="?", choices=LOG_LEVELS,
+        help="log level (as ComfyUI: the bare flag means DEBUG)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only (--verbose WARNING)")
+    parser.add_argument("--log-format", default="text", choices=LOG_FORMATS,
+                        help="text lines for people, or json: one object per line with the fields as keys")
     return parser
 
 
 def config_from_args(argv: list[str]) -> ServerConfig:
     """Parse flags into a checked ServerConfig (raises ConfigError on unsafe settings)."""
     args = build_parser().parse_args(argv)
+    engine = engine_config(args)
     listen = tuple(part.strip() for part in str(args.listen).split(",") if part.strip())
     config = ServerConfig(
         listen=listen or ("127.0.0.1",),
         port=args.port,
-        base_directory=args.base_directory,
-        input_directory=args.input_directory,
-        output_directory=args.output_directory,
-        temp_directory=args.temp_directory,
-        user_directory=args.user_directory,
-        extra_model_paths_config=tuple(args.extra_model_paths_config),
-        custom_nodes_directory=args.custom_nodes_directory,
-        cpu=args.cpu,
+        **{item.name: getattr(engine, item.name) for item in fields(EngineConfig)},
         preview_method=args.preview_method,
         preview_size=args.preview_size,
         access_token=args.access_token,
@@ -148,6 +160,9 @@ def config_from_args(argv: list[str]) -> ServerConfig:
         max_json_bytes=int(args.max_json_size * 1024 * 1024),
         history_size=args.history_size,
         web_root=args.web_root,
+        front_end_root=args.front_end_root,
+        log_level="WARNING" if args.quiet else args.verbose,
+        log_format=args.log_format,
     )
     config.check()
     return config

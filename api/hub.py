@@ -18,9 +18,11 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from api.jsonbody import BadRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,23 @@ HEARTBEAT_SECONDS = 10.0
 MAX_REMEMBERED_CLIENTS = 10_000
 #: A client with more than this waiting to be sent is disconnected.
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
-SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False}
+#: The feature flag a client sends (`{"type": "feature_flags", "data": {PREVIEW_FLAG: true}}`) to receive binary
+#: step previews when the server runs with `--preview-method none` (the default, as in ComfyUI). A client that
+#: never sends it sees only ComfyUI's JSON messages: third-party clients do not expect binary frames.
+PREVIEW_FLAG = "latent_loom_previews"
+SERVER_FEATURE_FLAGS: dict[str, Any] = {"supports_preview_metadata": False, PREVIEW_FLAG: True}
 
 Frame = str | bytes
+
+
+class HubListener(Protocol):
+    """Something on the loop that sees every message the hub sends, whoever it is addressed to (api/v2)."""
+
+    def message(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def preview(self, frame: bytes) -> None: ...
+
+    def wants_previews(self) -> bool: ...
 
 
 def preview_frame(image_bytes: bytes, image_type: int) -> bytes:
@@ -70,6 +86,11 @@ class Client:
     features: dict[str, Any] = field(default_factory=dict)
 
 
+def wants_previews(client: Client) -> bool:
+    """Whether this client asked for binary previews with the PREVIEW_FLAG feature flag."""
+    return client.features.get(PREVIEW_FLAG) is True
+
+
 class Hub:
     """Connected websocket clients by client id."""
 
@@ -80,16 +101,41 @@ class Hub:
         self.running: RunningState | None = None
         self.resume_tokens: dict[str, str] = {}
         self.dropped_slow_clients = 0
+        self.listeners: list[HubListener] = []
 
     # -- outgoing ----------------------------------------------------------------------------------------
 
     def send(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
         """Send a `{"type", "data"}` message to one client, or to everyone when `sid` is None."""
+        for listener in self.listeners:
+            try:
+                listener.message(event, data)
+            except Exception:  # a listener's bug must not stop the message
+                log.exception("hub listener failed on %s", event)
         self._deliver(json.dumps({"type": event, "data": data}), sid)
 
     def send_binary(self, frame: bytes, sid: str | None = None) -> None:
-        """Send a binary frame (previews) to one client, or to everyone when `sid` is None."""
+        """Send a binary frame to one client, or to everyone when `sid` is None."""
         self._deliver(frame, sid)
+
+    def send_preview(self, frame: bytes, sid: str | None, everyone: bool) -> None:
+        """A preview frame for `sid` (or all clients): only to those that asked, unless `everyone` (the server's
+        `--preview-method` is on, so every client gets them, as in ComfyUI). Listeners see every preview."""
+        for listener in self.listeners:
+            try:
+                listener.preview(frame)
+            except Exception:
+                log.exception("hub listener failed on a preview")
+        self._deliver(frame, sid, None if everyone else wants_previews)
+
+    def preview_audience(self, sid: str | None, everyone: bool) -> bool:
+        """Whether a preview for `sid` would reach anyone (read from the worker thread: may be stale by one).
+
+        A listener that wants previews (an open v2 event stream) counts: it asked for them."""
+        if any(listener.wants_previews() for listener in self.listeners):
+            return True
+        clients = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
+        return any(everyone or wants_previews(client) for client in clients)
 
     def send_status(self) -> None:
         """Tell everyone how many jobs remain (sent on every queue change)."""
@@ -101,10 +147,10 @@ class Hub:
             data["sid"] = sid
         return data
 
-    def _deliver(self, frame: Frame, sid: str | None) -> None:
+    def _deliver(self, frame: Frame, sid: str | None, accept: Callable[[Client], bool] | None = None) -> None:
         targets = list(self.clients.values()) if sid is None else [c for c in [self.clients.get(sid)] if c]
         for client in targets:
-            if client.dropped:
+            if client.dropped or (accept is not None and not accept(client)):
                 continue
             if client.queued_bytes + len(frame) > MAX_QUEUED_BYTES:
                 self._drop(client, "it is not reading its messages")
@@ -157,7 +203,7 @@ class Hub:
         """The `/ws?clientId=` route."""
         sid = request.query.get("clientId") or uuid.uuid4().hex
         if len(sid) > MAX_CLIENT_ID_LENGTH or not sid.isprintable():
-            raise web.HTTPBadRequest(text="clientId must be at most 128 printable characters")
+            raise BadRequest(400, "invalid_client_id", "clientId must be at most 128 printable characters")
         previous = self.clients.get(sid)
         if previous is not None and not previous.dropped:
             # The id is held by a live socket. Only its owner (who got the resume token) may take it over;
@@ -165,7 +211,8 @@ class Hub:
             # A client whose old socket died unnoticed is let in once the heartbeat has closed it.
             presented = request.query.get("resume", "")
             if not hmac.compare_digest(presented.encode(), self._resume_token(sid).encode()):
-                raise web.HTTPConflict(text="this clientId is connected elsewhere; reconnect with its resume token")
+                message = "this clientId is connected elsewhere; reconnect with its resume token"
+                raise BadRequest(409, "conflict", message)
             self._drop(previous, "replaced by a new connection with the same clientId")
             self.dropped_slow_clients -= 1
         socket = web.WebSocketResponse(max_msg_size=MAX_INBOUND_MESSAGE, heartbeat=HEARTBEAT_SECONDS)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 from aiohttp import web
+
+from graph.comfy_errors import error_body
+from graph.strict_json import JsonError, loads_strict
 
 
 class BadRequest(Exception):
@@ -19,41 +22,40 @@ class BadRequest(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        """ComfyUI's error shape: `{"error": {type, message, details, extra_info}, "node_errors": {}}`."""
-        return {
-            "error": {"type": self.error_type, "message": self.message, "details": self.details, "extra_info": {}},
-            "node_errors": {},
-        }
+        """ComfyUI's error shape (graph.comfy_errors.error_body)."""
+        return error_body(self.error_type, self.message, self.details, code=True)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise BadRequest(400, "invalid_json", f"duplicate key {key!r} in a JSON object")
-        result[key] = value
-    return result
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The location of the first NaN or ±Infinity in a decoded value (`a.b[2]`), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(the value)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
-def _no_constants(name: str) -> Any:
-    raise BadRequest(400, "invalid_json", f"{name} is not valid JSON (numbers must be finite)")
+def parse_json(raw: bytes, *, non_finite: bool = False) -> Any:
+    """A request body through the one strict reader (graph/strict_json.py); raises BadRequest 400 `invalid_json`.
 
-
-def parse_json(raw: bytes) -> Any:
-    """Decode a JSON document strictly (raises BadRequest 400 with type `invalid_json`)."""
+    NaN and ±Infinity are refused, unless `non_finite`: then they are decoded, for validation to refuse them
+    where they are, naming the node and the input.
+    """
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise BadRequest(400, "invalid_json", "the body is not UTF-8", str(error)) from None
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
-    except json.JSONDecodeError as error:
-        raise BadRequest(400, "invalid_json", "the body is not valid JSON", str(error)) from None
-    except RecursionError:
-        raise BadRequest(400, "invalid_json", "the JSON document is nested too deeply") from None
+        return loads_strict(raw, non_finite=non_finite)
+    except JsonError as error:
+        raise BadRequest(400, "invalid_json", error.message, error.detail) from None
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
+async def read_json(request: web.Request, limit: int, *, non_finite: bool = False) -> Any:
     """Read at most `limit` bytes of body (413 beyond, before parsing) and decode it strictly."""
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -68,12 +70,14 @@ async def read_json(request: web.Request, limit: int) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         return None
-    return parse_json(raw)
+    return parse_json(raw, non_finite=non_finite)
 
 
-async def read_json_object(request: web.Request, limit: int, *, allow_empty: bool = True) -> dict[str, Any]:
+async def read_json_object(
+    request: web.Request, limit: int, *, allow_empty: bool = True, non_finite: bool = False
+) -> dict[str, Any]:
     """A JSON body that must be an object (an empty body counts as `{}` when `allow_empty`)."""
-    data = await read_json(request, limit)
+    data = await read_json(request, limit, non_finite=non_finite)
     if data is None and allow_empty:
         return {}
     if not isinstance(data, dict):
@@ -101,3 +105,10 @@ def json_type_name(value: Any) -> str:
 def error_response(error: BadRequest) -> web.Response:
     """The JSON response for a refused request."""
     return web.json_response(error.body(), status=error.status)
+
+
+def json_error(
+    status: int, error_type: str, message: str, details: str = "", headers: dict[str, str] | None = None
+) -> web.Response:
+    """A refusal from any route, in ComfyUI's error shape: the one way api/ builds an error response."""
+    return web.json_response(error_body(error_type, message, details, code=True), status=status, headers=headers)

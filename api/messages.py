@@ -1,13 +1,21 @@
-"""Engine events (graph.events) → ComfyUI websocket messages (comfyui-compat.md §1.3)."""
+"""Engine events (graph.events) → ComfyUI websocket messages (comfyui-compat.md §1.3) and the job's record."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
+from api.redact import redact, redact_json
 from api.store import JobStatus
+from graph import events
+from graph.events import Event
+
+log = logging.getLogger(__name__)
+#: Appended to a node's error message: where the full detail is.
+SEE_LOG = " (details, with the prompt id, are in the server log)"
 
 #: Messages recorded in the history entry's `status.messages` (as ComfyUI does).
 HISTORY_TYPES = frozenset(
@@ -33,83 +41,140 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Translator:
-    """Turns one job's events into messages; remembers which nodes ran (for error reports)."""
+class JobRecord:
+    """One job's events → its websocket messages and its record (status, outputs, history messages, error).
+
+    The one place a job's outcome is assembled: the worker feeds every event to `apply` and stores what this
+    record holds when the job ends. Events are dispatched by type (`graph.events`), one handler per event type.
+    """
 
     def __init__(self, prompt_id: str, node_type: Callable[[str], str]) -> None:
         self.prompt_id = prompt_id
         self.node_type = node_type
+        #: Nodes that ran or came from the cache, in order (ComfyUI's `executed`).
         self.executed: list[str] = []
+        #: Nodes that ran (for the job's log line), and how many came from the cache.
+        self.ran: set[str] = set()
+        self.cached = 0
         self.current: str | None = None
+        self.status: JobStatus | None = None
+        #: UI output per node (`{"images": [...]}`): the history's `outputs`.
+        self.outputs: dict[str, Any] = {}
+        #: [type, data] of the messages ComfyUI keeps in the history's `status.messages`.
+        self.history: list[list[Any]] = []
+        self.error: dict[str, Any] | None = None
+        #: Terminal messages, sent only once the record is stored (a client reacting to them finds it).
+        self.held: list[tuple[str, dict[str, Any]]] = []
 
-    def messages(self, event: object) -> list[Message]:
-        """The messages an event becomes (possibly none)."""
-        kind = type(event).__name__
-        handler = getattr(self, f"_on_{kind}", None)
-        if handler is None:
-            return []
-        result: list[Message] = handler(event)
-        return result
+    def apply(self, event: Event) -> list[Message]:
+        """Fold `event` into the record; returns the messages to send now (terminal ones are held)."""
+        messages = self._messages(event)
+        sent: list[Message] = []
+        for message in messages:
+            if message.type in HISTORY_TYPES:
+                self.history.append([message.type, message.data])
+            if message.outcome is not None:
+                self.status = message.outcome
+                if message.outcome != "succeeded":
+                    self.error = message.data
+            if message.output is not None:
+                self.outputs[message.output[0]] = message.output[1]
+            if message.type in TERMINAL_TYPES:
+                self.held.append((message.type, message.data))
+            else:
+                sent.append(message)
+        return sent
 
-    def preview(self, event: object) -> Any | None:
+    def fail_outside_nodes(self, error: Exception) -> None:
+        """The engine itself raised (not a node): the job failed; the client is told without any detail."""
+        failure: dict[str, Any] = {
+            "prompt_id": self.prompt_id, "node_id": None, "node_type": None, "executed": list(self.executed),
+            "exception_message": redact(f"{type(error).__name__}: {error}") + SEE_LOG,
+            "exception_type": type(error).__name__,
+            "traceback": [], "current_inputs": {}, "current_outputs": list(self.executed),
+            "timestamp": now_ms(),
+        }  # fmt: skip
+        self.status = "failed"
+        self.error = failure
+        self.history.append(["execution_error", failure])
+        self.held.append(("execution_error", failure))
+
+    def final_status(self) -> JobStatus:
+        """How the job ended; a job the engine left without a terminal event counts as failed."""
+        if self.status is None:
+            self.error = self.error or {"message": "the engine ended the job without an outcome"}
+            return "failed"
+        return self.status
+
+    @staticmethod
+    def preview(event: Event) -> Any | None:
         """The step preview image carried by a progress event, if any."""
-        if type(event).__name__ == "Progress":
-            return getattr(event, "preview", None)
-        return None
+        return event.preview if isinstance(event, events.Progress) else None
+
+    def _messages(self, event: Event) -> list[Message]:
+        match event:
+            case events.JobStarted():
+                return [Message("execution_start", {"prompt_id": self.prompt_id, "timestamp": now_ms()})]
+            case events.NodesCached():
+                return self._on_cached(event)
+            case events.NodeStarted():
+                self.current = event.node_id
+                self.ran.add(event.node_id)
+                return [self._node_message("executing", event.node_id)]
+            case events.Progress():
+                data = {"value": event.value, "max": event.total, "prompt_id": self.prompt_id, "node": event.node_id}
+                return [Message("progress", data)]
+            case events.NodeDone():
+                return self._on_done(event)
+            case events.NodeFailed():
+                return self._on_failed(event)
+            case events.JobInterrupted():
+                return self._on_interrupted(event)
+            case events.JobSucceeded():
+                data = {"prompt_id": self.prompt_id, "timestamp": now_ms()}
+                return [Message("execution_success", data, outcome="succeeded")]
+        assert_never(event)  # a new event type in graph.events needs its message here: mypy reports the gap
 
     def _node_message(self, event_type: str, node: str | None, **extra: Any) -> Message:
         return Message(event_type, {"node": node, "display_node": node, "prompt_id": self.prompt_id, **extra})
 
-    def _on_JobStarted(self, event: object) -> list[Message]:
-        return [Message("execution_start", {"prompt_id": self.prompt_id, "timestamp": now_ms()})]
-
-    def _on_NodesCached(self, event: object) -> list[Message]:
-        nodes = [str(node) for node in getattr(event, "node_ids", getattr(event, "nodes", ()))]
+    def _on_cached(self, event: events.NodesCached) -> list[Message]:
+        nodes = list(event.node_ids)
         self.executed.extend(nodes)
+        self.cached += len(nodes)
         return [Message("execution_cached", {"nodes": nodes, "prompt_id": self.prompt_id, "timestamp": now_ms()})]
 
-    def _on_NodeStarted(self, event: object) -> list[Message]:
-        node = str(getattr(event, "node_id"))  # noqa: B009 - events are duck-typed by class name
-        self.current = node
-        return [self._node_message("executing", node)]
-
-    def _on_Progress(self, event: object) -> list[Message]:
-        node = str(getattr(event, "node_id"))  # noqa: B009
-        data = {
-            "value": getattr(event, "value"),  # noqa: B009
-            "max": getattr(event, "total"),  # noqa: B009
-            "prompt_id": self.prompt_id,
-            "node": node,
-        }
-        return [Message("progress", data)]
-
-    def _on_NodeDone(self, event: object) -> list[Message]:
-        node = str(getattr(event, "node_id"))  # noqa: B009
+    def _on_done(self, event: events.NodeDone) -> list[Message]:
+        node = event.node_id
         self.executed.append(node)
-        ui = getattr(event, "ui_output", None)
+        ui = event.ui_output
         if not ui:
             return []
-        return [Message("executed", {"node": node, "display_node": node, "output": ui, "prompt_id": self.prompt_id},
-                        output=(node, ui))]
+        data = {"node": node, "display_node": node, "output": ui, "prompt_id": self.prompt_id}
+        return [Message("executed", data, output=(node, ui))]
 
-    def _on_NodeFailed(self, event: object) -> list[Message]:
-        node = str(getattr(event, "node_id"))  # noqa: B009
+    def _on_failed(self, event: events.NodeFailed) -> list[Message]:
+        node = event.node_id
+        # The detail stays in the server log, with the prompt id; clients get no traceback and no server path.
+        log.error("job %s: node %s (%s) raised %s: %s", self.prompt_id, node, self.node_type(node),
+                  event.exception_type, event.message,
+                  extra={"prompt_id": self.prompt_id, "traceback": "".join(event.traceback).rstrip()})  # fmt: skip
         data = {
             "prompt_id": self.prompt_id,
             "node_id": node,
             "node_type": self.node_type(node),
             "executed": list(self.executed),
-            "exception_message": str(getattr(event, "message", getattr(event, "exception_message", ""))),
-            "exception_type": str(getattr(event, "exception_type", "Exception")),
-            "traceback": list(getattr(event, "traceback", []) or []),
-            "current_inputs": dict(getattr(event, "inputs", getattr(event, "current_inputs", {})) or {}),
+            "exception_message": redact(event.message) + SEE_LOG,
+            "exception_type": event.exception_type.rpartition(".")[2],
+            "traceback": [],
+            "current_inputs": redact_json(dict(event.inputs)),
             "current_outputs": list(self.executed),
             "timestamp": now_ms(),
         }
         return [Message("execution_error", data, outcome="failed")]
 
-    def _on_JobInterrupted(self, event: object) -> list[Message]:
-        node = getattr(event, "node_id", None) or self.current
+    def _on_interrupted(self, event: events.JobInterrupted) -> list[Message]:
+        node = event.node_id or self.current
         data = {
             "prompt_id": self.prompt_id,
             "node_id": node,
@@ -118,7 +183,3 @@ class Translator:
             "timestamp": now_ms(),
         }
         return [Message("execution_interrupted", data, outcome="interrupted")]
-
-    def _on_JobSucceeded(self, event: object) -> list[Message]:
-        return [Message("execution_success", {"prompt_id": self.prompt_id, "timestamp": now_ms()},
-                        outcome="succeeded")]

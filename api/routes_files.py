@@ -19,7 +19,8 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from PIL import Image, ImageOps, PngImagePlugin
 
-from api.jsonbody import BadRequest, parse_json
+from api.jsonbody import BadRequest, json_error, parse_json
+from api.redact import redact
 from api.state import ServerState, state_of
 from folders import IMAGE_EXTENSIONS, LEGACY_KIND_NAMES, FileNotFoundInFolderError, FolderError, PathOutsideFolderError
 
@@ -41,7 +42,7 @@ def content_disposition(disposition: str, name: str) -> str:
 
 
 def _error(status: int, error_type: str, message: str) -> web.Response:
-    return web.json_response({"error": {"type": error_type, "message": message}}, status=status)
+    return json_error(status, error_type, redact(message))
 
 
 def _resolve_view(state: ServerState, request: web.Request) -> Path | web.Response:

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, read_json
+from api.jsonbody import BadRequest, json_error, read_json
 from api.state import state_of
-from graph.schema import object_info, rich_schema
+from graph.schema import object_info
 
 routes = web.RouteTableDef()
 VERSION = "0.1.0"
@@ -33,15 +33,6 @@ async def get_object_info(request: web.Request) -> web.Response:
 async def get_object_info_one(request: web.Request) -> web.Response:
     spec = state_of(request).engine.registry.get(request.match_info["node_class"])
     return web.json_response({} if spec is None else {spec.node_id: object_info(spec)})
-
-
-@routes.get("/nodes")
-async def get_nodes(request: web.Request) -> web.Response:
-    """Our richer schema of every node, plus the plugin modules that failed to load."""
-    registry = state_of(request).engine.registry
-    nodes = await asyncio.to_thread(lambda: [rich_schema(spec) for spec in registry])
-    errors = [{"module": error.module, "message": error.message} for error in registry.load_errors]
-    return web.json_response({"nodes": nodes, "load_errors": errors})
 
 
 @routes.get("/features")
@@ -97,7 +88,10 @@ async def get_system_stats(request: web.Request) -> web.Response:
         "python_version": platform.python_version(),
         "pytorch_version": _package_version("torch"),
         "embedded_python": False,
-        "argv": [],
+        # Never the real command line (it may hold paths and the token). ComfyUI's frontend reads one flag
+        # from it: `--disable-api-nodes` stops it calling comfy.org (release checks, paid cloud nodes), which
+        # is true of this server: it has no cloud nodes and makes no outside requests.
+        "argv": ["--disable-api-nodes"],
     }
     return web.json_response({"system": system, "devices": _devices(state.config.cpu)})
 
@@ -120,7 +114,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 async def read_workflow(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in _workflow_names():  # only names from the listing: no path ever comes from the request
-        return web.json_response({"error": {"type": "not_found", "message": f"no workflow {name!r}"}}, status=404)
+        return json_error(404, "not_found", f"no workflow {name!r}")
     return web.Response(body=(WORKFLOWS_DIR / name).read_bytes(), content_type="application/json")
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
+from api import comfy_jobs, oplog
 from api.engine import PromptRejected
-from api.jsonbody import BadRequest, json_type_name, read_json_object
+from api.jsonbody import BadRequest, json_error, json_type_name, non_finite_path, read_json_object
 from api.state import ServerState, state_of
 from api.store import DuplicateJobId, Job
 
@@ -58,7 +59,26 @@ def _string_list(body: dict[str, Any], key: str) -> list[str] | None:
 
 
 async def submit(state: ServerState, body: dict[str, Any]) -> Job:
-    """Validate a /prompt body and queue it; raises BadRequest/PromptRejected with ComfyUI's 400 shapes."""
+    """Validate a /prompt body and queue it; raises BadRequest/PromptRejected with ComfyUI's 400 shapes.
+
+    Every refusal is one line in the server log (api/oplog.py), with the reason the client was given.
+    """
+    try:
+        return await _submit(state, body)
+    except PromptRejected as rejected:
+        oplog.refused_line(_client_of(body), oplog.rejection_reason(rejected.body))
+        raise
+    except BadRequest as error:
+        oplog.refused_line(_client_of(body), str(error))
+        raise
+
+
+def _client_of(body: dict[str, Any]) -> str | None:
+    client = body.get("client_id")
+    return client[:MAX_PROMPT_ID_LENGTH] if isinstance(client, str) else None
+
+
+async def _submit(state: ServerState, body: dict[str, Any]) -> Job:
     if "prompt" not in body:
         raise BadRequest(400, "no_prompt", "No prompt provided", "the body needs a 'prompt' object")
     number = parse_priority(body.get("number"))
@@ -72,11 +92,18 @@ async def submit(state: ServerState, body: dict[str, Any]) -> Job:
     if not isinstance(extra_data, dict):
         raise _bad("invalid_body", f"'extra_data' must be an object, got {json_type_name(extra_data)}")
     extra_data = {**extra_data, "client_id": client_id} if client_id else dict(extra_data)
+    where = non_finite_path(extra_data)
+    if where is not None:
+        raise _bad("invalid_body", f"'extra_data' holds a non-finite number (NaN or Infinity) at {where}")
 
     def validate_and_queue() -> Job:
         # One trip to a worker thread for both steps: under load, every hop waits for a free pool thread.
-        api_prompt = state.engine.prepare(body["prompt"], targets)
-        return state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+        api_prompt = state.engine.prepare(body["prompt"], targets, prompt_id)
+        try:
+            return state.store.add(prompt_id, number, front, api_prompt, extra_data, targets or [], client_id)
+        except BaseException:
+            state.engine.forget(prompt_id)
+            raise
 
     try:
         job = await asyncio.to_thread(validate_and_queue)
@@ -94,7 +121,12 @@ def _submitted(job: Job) -> dict[str, Any]:
 async def post_prompt(request: web.Request) -> web.StreamResponse:
     """Queue a workflow; with `?wait=true`, answer when it ends (or after `timeout` seconds, with 202)."""
     state = state_of(request)
-    body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False)
+    try:
+        # NaN / Infinity are decoded so that validation refuses them where they are (node and input named).
+        body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False, non_finite=True)
+    except BadRequest as error:
+        oplog.refused_line(None, str(error))
+        raise
     wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
     timeout = _query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.0, MAX_WAIT_SECONDS)
     future: asyncio.Future[None] | None = None
@@ -253,6 +285,13 @@ def job_status(state: ServerState, job: Job) -> dict[str, Any]:
 async def get_jobs(request: web.Request) -> web.Response:
     state = state_of(request)
     limit = _query_int(request, "limit", 10_000) or 100
+    if "status" in request.query:  # ComfyUI's Jobs API (its frontend's queue and history panels)
+        statuses = comfy_jobs.parse_statuses(request.query["status"])
+        if statuses is None:
+            raise _bad("invalid_query", f"'status' must list some of {', '.join(comfy_jobs.COMFY_STATUS.values())}")
+        offset = _query_int(request, "offset", 10**9) or 0
+        everything = await asyncio.to_thread(state.store.recent, MAX_HISTORY_PAGE)
+        return web.json_response(comfy_jobs.comfy_listing(everything, statuses, limit, offset))
     jobs = await asyncio.to_thread(state.store.recent, limit)
     return web.json_response({"jobs": [job_status(state, job) for job in jobs]})
 
@@ -262,7 +301,7 @@ async def get_job(request: web.Request) -> web.Response:
     state = state_of(request)
     job = state.store.get(request.match_info["job_id"])
     if job is None:
-        return web.json_response({"error": {"type": "not_found", "message": "no such job"}}, status=404)
+        return json_error(404, "not_found", "no such job")
     return web.json_response(job_status(state, job))
 
 
@@ -273,7 +312,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     job = state.store.get(job_id)
     if job is None:
-        return web.json_response({"error": {"type": "not_found", "message": "no such job"}}, status=404)
+        return json_error(404, "not_found", "no such job")
     if job.status == "pending" and await asyncio.to_thread(state.store.cancel_pending, job_id):
         state.queue_changed()
         state.job_finished(job_id)
@@ -282,6 +321,4 @@ async def cancel_job(request: web.Request) -> web.Response:
         return web.json_response({"id": job_id, "status": "interrupting"}, status=202)
     latest = state.store.get(job_id)
     status = latest.status if latest else "unknown"
-    return web.json_response(
-        {"error": {"type": "conflict", "message": f"the job has already ended ({status})"}}, status=409
-    )
+    return json_error(409, "conflict", f"the job has already ended ({status})")

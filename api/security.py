@@ -15,17 +15,24 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from api.config import LOOPBACK_NAMES, ServerConfig
+from api.jsonbody import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_COOKIE = "latent_loom_token"
 #: Content types a browser may send cross-site without a preflight ("simple" requests).
 _SIMPLE_CONTENT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+#: Routes whose body is raw content, which ComfyUI's frontend sends without a JSON content type (a setting's
+#: value, a workflow file). Same-origin only: a cross-site request was refused before this is looked at.
+_RAW_BODY_PREFIXES = ("/settings/", "/api/settings/", "/userdata/", "/api/userdata/")
 #: Routes whose POST body is a file upload (multipart is their normal content type).
-_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask")
+_UPLOAD_PATHS = ("/upload/image", "/upload/mask", "/api/upload/image", "/api/upload/mask", "/api/v2/assets")
+#: Cheap liveness probe that a supervisor may call without the token (Comfy API v2 contract); Host and
+#: Origin checks still apply to it.
+PUBLIC_PATHS = frozenset({"/api/v2/health"})
 
 
 def _forbidden(message: str) -> web.Response:
-    return web.json_response({"error": {"type": "forbidden", "message": message}}, status=403)
+    return json_error(403, "forbidden", message)
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -77,7 +84,8 @@ class Guards:
     async def guard_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every guard in order (one middleware: each extra layer costs every request a coroutine)."""
         refusal = self.check_host(request) or self.check_origin(request) or self.preflight(request)
-        if refusal is None and self.config.access_token is not None:
+        public = request.method in ("GET", "HEAD") and request.path in PUBLIC_PATHS
+        if refusal is None and self.config.access_token is not None and not public:
             refusal = self.check_token(request, self.config.access_token)
         if refusal is not None:
             return refusal
@@ -96,7 +104,9 @@ class Guards:
                 status=204,
                 headers={
                     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Access-Token",
+                    "Access-Control-Allow-Headers": (
+                        "Content-Type, Authorization, X-Access-Token, Idempotency-Key, Range, Last-Event-ID"
+                    ),
                     "Access-Control-Max-Age": "600",
                 },
             )
@@ -126,11 +136,11 @@ class Guards:
             content_type = request.content_type.lower()
             is_upload = request.path in _UPLOAD_PATHS
             simple = content_type in _SIMPLE_CONTENT_TYPES
-            if simple and not (is_upload and content_type == "multipart/form-data") and request.can_read_body:
-                return web.json_response(
-                    {"error": {"type": "unsupported_media_type", "message": "send application/json"}},
-                    status=415,
-                )
+            raw_body = request.path.startswith(_RAW_BODY_PREFIXES) and (
+                fetch_site == "same-origin" or (origin is not None and self._same_origin(origin, request)))
+            if (simple and not (is_upload and content_type == "multipart/form-data") and not raw_body
+                    and request.can_read_body):
+                return json_error(415, "unsupported_media_type", "send application/json")
         return None
 
     def _same_origin(self, origin: str, request: web.Request) -> bool:
@@ -147,11 +157,8 @@ class Guards:
         """With --access-token, every route (websocket included) needs it: header, `?token=` or the cookie."""
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
-            return web.json_response(
-                {"error": {"type": "unauthorized", "message": "an access token is required"}},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            message = "an access token is required"
+            return json_error(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
         return None
 
 

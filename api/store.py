@@ -7,13 +7,14 @@ killed mid-run), never rerun and never reported done. Finished jobs are the hist
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,45 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (status, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finish_seq);
 """
+
+#: Additive schema changes, applied in order once each (`PRAGMA user_version` counts the ones applied).
+#: Never edit a shipped step: add a new one. An older database gains the new tables at its next start.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: Comfy API v2 (api/v2): single-use Idempotency-Keys of submitted jobs, and the content-addressed
+    # asset index (uploads, registered files, job outputs) naming each file by folder kind + relative name.
+    """
+    CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS assets (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created REAL NOT NULL,
+        job_id TEXT,
+        node_id TEXT
+    );
+    CREATE INDEX IF NOT EXISTS assets_hash ON assets (hash);
+    CREATE INDEX IF NOT EXISTS assets_job ON assets (job_id);
+    """,
+    # 2: Comfy API v2 job labels (`metadata`: string pairs given at submit), gone with their job.
+    """
+    CREATE TABLE IF NOT EXISTS job_labels (
+        job_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (job_id, key)
+    );
+    CREATE INDEX IF NOT EXISTS job_labels_pair ON job_labels (key, value);
+    CREATE TRIGGER IF NOT EXISTS job_labels_follow_jobs AFTER DELETE ON jobs
+    BEGIN DELETE FROM job_labels WHERE job_id = old.id; END;
+    """,
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +138,14 @@ class DuplicateJobId(Exception):
     """A client-chosen prompt_id that is already in use."""
 
 
+class IdempotencyKeyUsed(Exception):
+    """An Idempotency-Key that already created a job (keys are single-use; the job id is `job_id`)."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(key)
+        self.job_id = job_id
+
+
 class JobStore:
     """Thread-safe access to the jobs database (the event loop submits, the worker thread runs)."""
 
@@ -130,6 +178,14 @@ class JobStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._db:
             yield self._db
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on the jobs database, for the tables other modules own (assets, keys)."""
+        return self._tx()
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (never blocks on the writer)."""
+        return self._reader()
 
     def _recover(self) -> list[str]:
         """Mark jobs that were running when the previous process died as interrupted."""
@@ -168,13 +224,27 @@ class JobStore:
         extra_data: dict[str, Any],
         targets: list[str],
         client_id: str | None,
+        *,
+        idempotency_key: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Job:
-        """Queue a job; the automatic priority is taken inside the same transaction so ids never race."""
+        """Queue a job; the automatic priority is taken inside the same transaction so ids never race.
+
+        With `idempotency_key`, the key is recorded in the same transaction: a used key raises
+        IdempotencyKeyUsed and queues nothing, and a refused submission never reaches here, so it uses no key.
+        `labels` (v2 `metadata`) are stored with the job, in the same transaction.
+        """
         clean_extra = {key: value for key, value in extra_data.items() if key not in SENSITIVE_EXTRA_DATA_KEYS}
         now = time.time()
         with self._tx() as db:
             if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
                 raise DuplicateJobId(job_id)
+            if idempotency_key is not None:
+                used = db.execute("SELECT job_id FROM idempotency_keys WHERE key = ?", (idempotency_key,)).fetchone()
+                if used:
+                    raise IdempotencyKeyUsed(idempotency_key, str(used[0]))
+                db.execute("INSERT INTO idempotency_keys (key, job_id, created) VALUES (?, ?, ?)",
+                           (idempotency_key, job_id, now))
             if number is None:
                 counter = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0])
                 number = float(-counter if front else counter)
@@ -184,6 +254,8 @@ class JobStore:
                 (job_id, number, json.dumps(prompt), json.dumps(clean_extra), json.dumps(targets), client_id, now),
             )
             seq = int(cursor.lastrowid or 0)
+            db.executemany("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
+                           [(job_id, key, value) for key, value in (labels or {}).items()])
         return Job(job_id, seq, number, "pending", prompt, clean_extra, targets, client_id, now)
 
     def get(self, job_id: str) -> Job | None:
@@ -361,11 +433,19 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise sqlite3.DatabaseError(f"quick_check: {result[0] if result else 'no answer'}")
     db.executescript(_SCHEMA)
+    _migrate(db)
     columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
     if not {"id", "number", "status", "finish_seq"} <= columns:
         db.close()
         raise sqlite3.DatabaseError("the jobs table has an unexpected layout")
     return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations this database has not had yet, each with its version bump in one transaction."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
 
 def _open_or_replace(path: Path) -> sqlite3.Connection:

@@ -12,19 +12,19 @@ import io
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from PIL import Image, ImageOps
 
+from api import oplog
 from api.hub import IMAGE_TYPE_JPEG, Hub, RunningState, preview_frame
-from api.messages import HISTORY_TYPES, TERMINAL_TYPES, Translator
-from api.store import Job, JobStatus, JobStore
+from api.messages import JobRecord
+from api.store import Job, JobStore
+from graph.events import Event
 
 log = logging.getLogger(__name__)
-_FINAL_STATUSES: dict[str, JobStatus] = {"succeeded": "succeeded", "failed": "failed", "interrupted": "interrupted"}
 
 
 class InterruptSignal(Protocol):
@@ -36,7 +36,7 @@ class JobEngine(Protocol):
 
     def new_interrupt(self) -> InterruptSignal: ...
 
-    def run(self, job: Job, emit: Callable[[object], None], interrupt: Any) -> tuple[str, dict[str, Any]]: ...
+    def run(self, job: Job, emit: Callable[[Event], None], interrupt: Any) -> None: ...
 
     def free(self, unload_models: bool, free_memory: bool) -> None: ...
 
@@ -47,12 +47,9 @@ class JobEngine(Protocol):
 class _Running:
     job: Job
     interrupt: InterruptSignal
-    translator: Translator
-    outputs: dict[str, Any] = field(default_factory=dict)
-    messages: list[list[Any]] = field(default_factory=list)
-    held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    status: JobStatus | None = None
-    error: dict[str, Any] | None = None
+    #: Everything the job's events said: its messages, status, outputs and history (api/messages.py).
+    record: JobRecord
+    started: float = field(default_factory=time.monotonic)
 
 
 class Worker:
@@ -86,12 +83,13 @@ class Worker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish (interrupting the running job) and wait for it."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask the thread to finish (interrupting the running job) and wait for it; False if it is still busy."""
         self._stop.set()
         self.interrupt(None)
         self._wake.set()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def wake(self) -> None:
         """A job was queued."""
@@ -152,41 +150,31 @@ class Worker:
             self.loop.call_soon_threadsafe(callback, *args)
 
     def _run(self, job: Job) -> None:
-        translator = Translator(job.id, lambda node: self.engine.node_type(job, node))
-        running = _Running(job, self.engine.new_interrupt(), translator)
+        record = JobRecord(job.id, lambda node: self.engine.node_type(job, node))
+        running = _Running(job, self.engine.new_interrupt(), record)
         with self._lock:
             self._current = running
         self._post(self._set_running, RunningState(job.id, job.client_id))
         self._post(self.hub.send_status)
         try:
-            ended, outputs = self.engine.run(job, lambda event: self._on_event(running, event), running.interrupt)
-            running.outputs.update(outputs)
-            if running.status is None:
-                running.status = _FINAL_STATUSES.get(ended)
+            self.engine.run(job, lambda event: self._on_event(running, event), running.interrupt)
         except Exception as error:  # an engine bug must fail this job, not the worker
             log.exception("job %s failed outside any node", job.id)
-            running.status = "failed"
-            running.error = {"message": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
-            failure: dict[str, Any] = {
-                "prompt_id": job.id, "node_id": None, "node_type": None, "executed": [],
-                "exception_message": str(error), "exception_type": type(error).__name__,
-                "traceback": traceback.format_exception(error), "current_inputs": {}, "current_outputs": [],
-                "timestamp": _now_ms(),
-            }
-            running.messages.append(["execution_error", failure])
-            running.held.append(("execution_error", failure))
-        status: JobStatus = running.status or "failed"
-        if running.status is None:
-            running.error = running.error or {"message": "the engine ended the job without an outcome"}
+            record.fail_outside_nodes(error)
+        status = record.final_status()
         try:
-            self.store.finish(job.id, status, running.outputs, running.messages, running.error)
+            self.store.finish(job.id, status, record.outputs, record.history, record.error)
         finally:
             # Even if recording failed (the next start marks the job interrupted), the worker moves on.
             with self._lock:
                 self._current = None
-        for event, data in running.held:
+        for event, data in record.held:
             self._post(self.hub.send, event, data, job.client_id)
         self._post(self._finish_messages, job)
+        oplog.job_line(
+            job.id, job.client_id, status, time.monotonic() - running.started, len(record.ran),
+            record.cached, oplog.output_names(record.outputs), oplog.error_summary(record.error),
+        )
 
     def _set_running(self, state: RunningState | None) -> None:
         self.hub.running = state
@@ -198,42 +186,24 @@ class Worker:
         self.hub.send_status()
         self.on_finished(job.id)
 
-    def _on_event(self, running: _Running, event: object) -> None:
+    def _on_event(self, running: _Running, event: Event) -> None:
         """Called by the engine on this thread for every event of the running job."""
         try:
-            self._translate(running, event)
+            self._report(running, event)
         except Exception:  # reporting must never break the job
             log.exception("could not report event %r", event)
 
-    def _translate(self, running: _Running, event: object) -> None:
+    def _report(self, running: _Running, event: Event) -> None:
         job = running.job
-        for message in running.translator.messages(event):
-            if message.type in HISTORY_TYPES:
-                running.messages.append([message.type, message.data])
-            if message.outcome is not None:
-                running.status = message.outcome
-                if message.outcome != "succeeded":
-                    running.error = message.data
-            if message.output is not None:
-                running.outputs[message.output[0]] = message.output[1]
+        for message in running.record.apply(event):
             if message.type == "executing":
-                node = message.data.get("node")
-                self._post(self._set_node, job.id, node)
-            if message.type in TERMINAL_TYPES:
-                running.held.append((message.type, message.data))
-            else:
-                self._post(self.hub.send, message.type, message.data, job.client_id)
-        preview = running.translator.preview(event)
-        if preview is not None and self.preview_method != "none" and self._has_audience(job):
-            self._post(self.hub.send_binary, self._encode_preview(preview), job.client_id)
-
-    def _has_audience(self, job: Job) -> bool:
-        """Whether anyone would receive this job's previews (encoding them for nobody wastes the worker's time).
-
-        Read from the worker thread without the loop: a stale answer costs one preview at most.
-        """
-        clients = self.hub.clients
-        return bool(clients) if job.client_id is None else job.client_id in clients
+                self._post(self._set_node, job.id, message.data.get("node"))
+            self._post(self.hub.send, message.type, message.data, job.client_id)
+        preview = JobRecord.preview(event)
+        everyone = self.preview_method != "none"
+        # Encoding previews for nobody wastes the worker's time, so ask the hub first (a stale answer costs one).
+        if preview is not None and self.hub.preview_audience(job.client_id, everyone):
+            self._post(self.hub.send_preview, self._encode_preview(preview), job.client_id, everyone)
 
     def _set_node(self, prompt_id: str, node: str | None) -> None:
         if self.hub.running is not None and self.hub.running.prompt_id == prompt_id:
@@ -244,7 +214,3 @@ class Worker:
         buffer = io.BytesIO()
         small.save(buffer, format="JPEG", quality=95)
         return preview_frame(buffer.getvalue(), IMAGE_TYPE_JPEG)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

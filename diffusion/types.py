@@ -20,6 +20,9 @@ import torch
 
 Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner"]
 PredictionType = Literal["epsilon", "v_prediction"]
+#: What a UNet's input channels beyond the latent's carry: nothing, an InstructPix2Pix image latent, or an
+#: inpainting model's [mask | masked-image latent] (see diffusion/sampling/concat.py).
+ModelVariant = Literal["base", "instructpix2pix", "inpaint"]
 
 
 class DiffusionModel(Protocol):
@@ -108,6 +111,15 @@ class ConditioningEntry:
     #: ``ConditioningSetArea``: (height, width, y, x) in pixels, None = whole image.
     area: tuple[int, int, int, int] | None = None
     strength: float = 1.0
+    #: ``ConditioningSetAreaPercentage``: (height, width, y, x) as fractions of the latent; wins over ``area``.
+    area_percent: tuple[float, float, float, float] | None = None
+    #: ``ConditioningSetMask``: ``[B, H, W]`` weights at any resolution (resized to the latent when sampling).
+    mask: torch.Tensor | None = None
+    mask_strength: float = 1.0
+    #: "mask bounds": evaluate only the mask's bounding box (at least 8×8 latent cells).
+    set_area_to_bounds: bool = False
+    #: ``ConditioningSetTimestepRange``: active from ``start`` to ``end`` (fractions of the sampling process).
+    timestep_range: tuple[float, float] | None = None
     control: ControlHint | None = None
     #: Anything else a node wants to carry (kept for forward compatibility).
     extras: dict[str, Any] = field(default_factory=dict)

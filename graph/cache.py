@@ -11,13 +11,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from graph.memory import HOST, MemoryGovernor, pool_of
 from graph.spec import Effects, NodeSpec
 from graph.workflow import Link, WorkflowNode
 
@@ -104,38 +103,24 @@ def _fingerprint(spec: NodeSpec, node: WorkflowNode) -> Any:
         return ("fingerprint-failed", os.urandom(16))
 
 
-_content_hashes: dict[tuple[str, int, int], str] = {}
-_content_lock = threading.Lock()
-
-
-def file_fingerprint(path: str | Path, *, content_hash: bool = False) -> str:
-    """A string that changes when the file does: size + mtime + inode, or a SHA-256 of the content (memoised)."""
-    stat = os.stat(path)
-    if not content_hash:
-        return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
-    memo_key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
-    with _content_lock:
-        if memo_key in _content_hashes:
-            return _content_hashes[memo_key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    with _content_lock:
-        _content_hashes[memo_key] = digest.hexdigest()
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------------- sizes
 
 
-def measure_nbytes(value: Any, _limit_objects: int = 100_000) -> int:
-    """Bytes held by `value`: tensors by storage (shared storage counted once), arrays by nbytes, containers walked.
+def measure_nbytes(value: Any) -> int:
+    """Bytes held by `value` in every pool together (see `measure_pools`)."""
+    return sum(measure_pools(value).values())
 
-    Duck-typed so the engine never imports torch: `x.untyped_storage().nbytes()` for tensors, `x.nbytes` for
-    numpy arrays, `x.cache_nbytes()` for objects that know their size, `parameters()`/`buffers()` for modules.
+
+def measure_pools(value: Any, _limit_objects: int = 100_000) -> dict[str, int]:
+    """Bytes held by `value` per memory pool ("cpu", "cuda:0"): tensors by storage on their device (shared storage
+    counted once), arrays by nbytes, containers walked; everything that is not a tensor counts as host memory.
+
+    Duck-typed so the engine never imports torch: `x.untyped_storage().nbytes()` and `x.device` for tensors,
+    `x.nbytes` for numpy arrays, `x.cache_nbytes()` for objects that know their size (host memory),
+    `parameters()`/`buffers()` for modules.
     """
-    total = 0
+    pools: dict[str, int] = {}
+    host = 0
     seen: set[Any] = set()
     stack = [value]
     visited = 0
@@ -146,23 +131,24 @@ def measure_nbytes(value: Any, _limit_objects: int = 100_000) -> int:
         seen.add(id(item))
         visited += 1
         if isinstance(item, bool | int | float):
-            total += 8
+            host += 8
         elif isinstance(item, str | bytes | bytearray):
-            total += len(item)
+            host += len(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list | tuple | set | frozenset):
             stack.extend(item)
         elif hasattr(item, "cache_nbytes"):
-            total += int(item.cache_nbytes())
+            host += int(item.cache_nbytes())
         elif hasattr(item, "untyped_storage"):
             storage = item.untyped_storage()
             storage_key = ("storage", storage.data_ptr())
             if storage_key not in seen:
                 seen.add(storage_key)
-                total += int(storage.nbytes())
+                pool = pool_of(getattr(item, "device", HOST))
+                pools[pool] = pools.get(pool, 0) + int(storage.nbytes())
         elif hasattr(item, "nbytes") and not callable(item.nbytes):
-            total += int(item.nbytes)
+            host += int(item.nbytes)
         elif callable(getattr(item, "parameters", None)) and callable(getattr(item, "buffers", None)):
             stack.extend(item.parameters())
             stack.extend(item.buffers())
@@ -171,8 +157,10 @@ def measure_nbytes(value: Any, _limit_objects: int = 100_000) -> int:
         elif hasattr(item, "__dict__") and not isinstance(item, type):
             stack.extend(vars(item).values())
         else:
-            total += 16
-    return total
+            host += 16
+    if host:
+        pools[HOST] = pools.get(HOST, 0) + host
+    return pools
 
 
 def _scalar_size(values: tuple[Any, ...]) -> int | None:
@@ -202,44 +190,64 @@ class CachedOutput:
 
 
 class OutputCache:
-    """Node outputs by cache key, least recently used evicted first once `max_bytes` is exceeded. Thread-safe."""
+    """Node outputs by cache key, charged to a memory governor that evicts by cost (see graph/memory.py).
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    The server and the CLI pass the process-wide `GOVERNOR`, so outputs and loaded models share one budget per
+    device. Without one, the cache gets a governor of its own whose host budget is `max_bytes`. Thread-safe.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, *, governor: MemoryGovernor | None = None) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
-        self.max_bytes = max_bytes
+        if governor is None:
+            governor = MemoryGovernor({HOST: max_bytes})
+        self.governor = governor
         self._entries: OrderedDict[str, CachedOutput] = OrderedDict()
         self._bytes = 0
-        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The host budget this cache draws from (shared with the governor's other tenants)."""
+        return self.governor.budget(HOST)
 
     def get(self, key: str) -> CachedOutput | None:
-        """The entry for `key`, marked most recently used; None when absent."""
-        with self._lock:
+        """The entry for `key`, marked as used; None when absent."""
+        with self.governor.lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
+                self.governor.touch(self, key)
             return entry
 
-    def put(self, key: str, values: tuple[Any, ...], ui: dict[str, Any] | None = None) -> bool:
-        """Store outputs under `key`, evicting the least recently used; False when they exceed the whole budget."""
-        nbytes = _scalar_size(values) if ui is None else None
-        nbytes = (measure_nbytes((values, ui)) if nbytes is None else nbytes) + ENTRY_OVERHEAD_BYTES
-        entry = CachedOutput(values, ui, nbytes)
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            if nbytes > self.max_bytes:
+    def put(
+        self, key: str, values: tuple[Any, ...], ui: dict[str, Any] | None = None, *, cost_seconds: float = 0.0
+    ) -> bool:
+        """Store outputs under `key` (`cost_seconds`: what computing them took); False when they do not fit."""
+        scalar = _scalar_size(values) if ui is None else None
+        sizes = {HOST: scalar} if scalar is not None else measure_pools((values, ui))
+        sizes[HOST] = sizes.get(HOST, 0) + ENTRY_OVERHEAD_BYTES
+        entry = CachedOutput(values, ui, sum(sizes.values()))
+        with self.governor.lock:
+            self._drop(key)
+            if not self.governor.admit(self, key, sizes, cost_seconds):
                 return False
             self._entries[key] = entry
-            self._bytes += nbytes
-            while self._bytes > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self._bytes -= evicted.nbytes
+            self._bytes += entry.nbytes
             return True
 
+    def evict(self, key: Hashable) -> None:
+        """Called by the governor (under its lock) to make room."""
+        entry = self._entries.pop(str(key), None)
+        if entry is not None:
+            self._bytes -= entry.nbytes
+
+    def _drop(self, key: str) -> None:
+        if key in self._entries:
+            self.governor.release(self, key)
+            self.evict(key)
+
     def __contains__(self, key: object) -> bool:
-        with self._lock:
+        with self.governor.lock:
             return key in self._entries
 
     def __len__(self) -> int:
@@ -247,16 +255,17 @@ class OutputCache:
 
     def keys(self) -> Iterator[str]:
         """Keys from least to most recently used (a snapshot)."""
-        with self._lock:
+        with self.governor.lock:
             return iter(list(self._entries))
 
     @property
     def total_bytes(self) -> int:
-        """Bytes held by all entries (as measured when stored)."""
+        """Bytes held by this cache's entries (as measured when stored)."""
         return self._bytes
 
     def clear(self) -> None:
         """Drop every entry (ComfyUI's /free with free_memory)."""
-        with self._lock:
+        with self.governor.lock:
+            self.governor.release_all(self)
             self._entries.clear()
             self._bytes = 0

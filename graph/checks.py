@@ -11,6 +11,9 @@ from graph.sockets import types_compatible
 from graph.spec import InputSpec, NodeSpec
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
 
+#: The suffix ComfyUI appends to file choices that live in input/ ("x.png [input]").
+INPUT_ANNOTATION = " [input]"
+
 
 class NodeChecker:
     """Checks nodes one at a time, collecting issues; providers of dynamic choices are called once per input."""
@@ -46,7 +49,6 @@ class NodeChecker:
                 received=node.class_type,
             )
             return
-        before = len(self.issues)
         by_name = spec.inputs_by_name
         for name, value in node.inputs.items():
             item = by_name.get(name)
@@ -80,32 +82,7 @@ class NodeChecker:
                     expected=kind,
                     received=None,
                 )
-        self._check_pixels(node)
-        if spec.validate is not None and len(self.issues) == before:
-            self._custom_validation(node, spec)
-
-    def _custom_validation(self, node: WorkflowNode, spec: NodeSpec) -> None:
-        assert spec.validate is not None
-        constants = {name: value for name, value in node.inputs.items() if not isinstance(value, Link)}
-        try:
-            problem = spec.validate(constants)
-        except Exception as error:  # a broken check is reported, never raised
-            self.report(
-                node,
-                "exception_during_validation",
-                f"its input check raised {type(error).__name__}: {error}",
-                expected="inputs its check accepts",
-                received=short_repr(constants),
-            )
-            return
-        if problem is not None:
-            self.report(
-                node,
-                "custom_validation_failed",
-                problem,
-                expected="inputs its check accepts",
-                received=short_repr(constants),
-            )
+        self._check_pixels(node, spec)
 
     def _unknown_input(self, node: WorkflowNode, spec: NodeSpec, name: str, item: InputSpec | None) -> None:
         names = [i.name for i in spec.inputs if i.section != "hidden"]
@@ -291,6 +268,17 @@ class NodeChecker:
                 expected="valid Unicode text without NUL",
                 received=short_repr(value),
             )
+            return
+        problem = item.text.check(value) if item.text is not None and item.text.check is not None else None
+        if problem is not None:
+            self.report(
+                node,
+                "invalid_filename",
+                problem,
+                name=item.name,
+                expected="a file name inside its folder",
+                received=short_repr(value),
+            )
 
     def _check_choice(self, node: WorkflowNode, item: InputSpec, value: Any) -> None:
         current = self._current_options(item)
@@ -307,6 +295,9 @@ class NodeChecker:
         options, as_set = current
         if type(value) is str and as_set is not None:
             if value in as_set:
+                return
+            # ComfyUI's mask editor saves "clipspace/x.png [input]" in workflows: an input image, annotated.
+            if item.image_upload and value.endswith(INPUT_ANNOTATION) and value[:-len(INPUT_ANNOTATION)] in as_set:
                 return
         elif type(value) in (int, float, str) and any(type(o) is type(value) and o == value for o in options):
             return
@@ -340,21 +331,26 @@ class NodeChecker:
                 self._options[key] = error
         return self._options[key]
 
-    def _check_pixels(self, node: WorkflowNode) -> None:
-        width, height = node.inputs.get("width"), node.inputs.get("height")
-        if type(width) is not int or type(height) is not int:
+    def _check_pixels(self, node: WorkflowNode, spec: NodeSpec) -> None:
+        """The size of what the node allocates, from the inputs its schema marks with `Allocates`."""
+        axes = spec.allocated_inputs
+        if "width" not in axes or "height" not in axes:
             return
-        batch = node.inputs.get("batch_size", 1)
+        width, height = node.inputs.get(axes["width"]), node.inputs.get(axes["height"])
+        if type(width) is not int or type(height) is not int:
+            return  # linked: checked where the value is made
+        batch = node.inputs.get(axes["batch"], 1) if "batch" in axes else 1
         batch = batch if type(batch) is int else 1
-        if width * height * batch > self.limits.max_pixels:
+        pixels = width * height * batch
+        if pixels > self.limits.max_pixels:
+            names = " × ".join(axes[axis] for axis in ("width", "height", "batch") if axis in axes)
             self.report(
                 node,
                 "resource_limit_exceeded",
-                f"width × height × batch_size = {width}×{height}×{batch} = {width * height * batch} pixels "
-                f"is above the limit of {self.limits.max_pixels}",
-                name="width",
+                f"{names} = {width}×{height}×{batch} = {pixels} pixels is above the limit of {self.limits.max_pixels}",
+                name=axes["width"],
                 expected=f"at most {self.limits.max_pixels} pixels",
-                received=width * height * batch,
+                received=pixels,
             )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graph.issues import ValidationIssue
-from graph.workflow import short_repr
+from graph.workflow import WorkflowFormatError, short_repr
 
 _COMFY_MESSAGES = {
     "required_input_missing": "Required input is missing",
@@ -25,10 +25,45 @@ _COMFY_MESSAGES = {
     "unknown_input": "Unknown input",
     "dependency_cycle": "Dependency cycle detected",
     "exception_during_validation": "Exception when validating node",
-    "custom_validation_failed": "Custom validation failed for node",
     "resource_limit_exceeded": "Size limit exceeded",
     "unknown_node_type": "Node type does not exist",
 }
+
+
+def error_body(
+    error_type: str,
+    message: str,
+    details: str = "",
+    *,
+    extra_info: dict[str, Any] | None = None,
+    node_errors: dict[str, Any] | None = None,
+    code: bool = False,
+) -> dict[str, Any]:
+    """ComfyUI's error shape, the one every refusal uses (HTTP bodies of every route, the CLI's messages):
+    `{"error": {"type", "message", "details", "extra_info"}, "node_errors": {node id: {...}}}`.
+
+    `code`: also name the type as `error.code`, the Comfy API v2 envelope's field, for refusals any route may
+    give (guards, bad bodies); /prompt's validation body stays exactly ComfyUI's.
+    """
+    error: dict[str, Any] = {"type": error_type, "message": message, "details": details, "extra_info": extra_info or {}}
+    if code:
+        error["code"] = error_type
+        if not details:
+            del error["details"]  # the v2 envelope's `details` is an object or absent; "" would not validate
+    return {"error": error, "node_errors": node_errors or {}}
+
+
+def format_error_response(error: WorkflowFormatError) -> dict[str, Any]:
+    """The 400 body for a workflow that could not even be read (blamed on a node when the reader knows which)."""
+    node_errors: dict[str, Any] = {}
+    if error.node_id is not None:
+        extra = {"input_name": error.input_name} if error.input_name else {}
+        node_errors[error.node_id] = {
+            "errors": [error_body("invalid_prompt", str(error), str(error), extra_info=extra)["error"]],
+            "dependent_outputs": [],
+            "class_type": None,
+        }
+    return error_body("invalid_prompt", str(error), node_errors=node_errors)
 
 
 def comfy_error_response(issues: Sequence[ValidationIssue]) -> dict[str, Any]:
@@ -49,15 +84,10 @@ def comfy_error_response(issues: Sequence[ValidationIssue]) -> dict[str, Any]:
         extra_info.update((key, _jsonable(value)) for key, value in issue.extra.items())
         if "input_config" not in extra_info:
             extra_info["input_config"] = None
-        entry["errors"].append(
-            {
-                "type": issue.type,
-                "message": _COMFY_MESSAGES.get(issue.type, issue.type),
-                "details": issue.message,
-                "extra_info": extra_info,
-            }
-        )
-    return {"error": _top_error(issues), "node_errors": node_errors}
+        message = _COMFY_MESSAGES.get(issue.type, issue.type)
+        entry["errors"].append(error_body(issue.type, message, issue.message, extra_info=extra_info)["error"])
+    top = _top_error(issues)
+    return error_body(top["type"], top["message"], top["details"], node_errors=node_errors)
 
 
 def _top_error(issues: Sequence[ValidationIssue]) -> dict[str, Any]:

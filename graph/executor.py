@@ -1,6 +1,6 @@
 """Running a workflow: validate, plan (ancestors of the outputs, topological order), serve from cache, execute.
 
-    executor = Executor(REGISTRY, cache=OutputCache(max_bytes=8 * 2**30))
+    executor = Executor(registry, cache=OutputCache(governor=GOVERNOR))  # GOVERNOR: graph.memory
     result = executor.run(workflow, job_id="42", emit=queue.put, interrupt=InterruptFlag())
 
 Only ancestors of output nodes (or of `targets`) run; a node whose key is cached is not run, and neither are
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ from graph.events import (
     Progress,
 )
 from graph.registry import NodeRegistry
+from graph.sockets import SocketTypes
 from graph.spec import NodeSpec, Outputs
-from graph.validate import Limits, ValidationIssue, analyse, ancestors_and_self, check_value
+from graph.validate import Analysis, Limits, ValidationIssue, analyse, ancestors_and_self, check_value
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
 
 log = logging.getLogger(__name__)
@@ -120,14 +122,17 @@ class Executor:
         interrupt: InterruptFlag,
         hidden: HiddenValues | None = None,
         targets: list[str] | None = None,
+        analysis: Analysis | None = None,
     ) -> JobResult:
         """Validate, plan and execute `workflow`, emitting events; never raises for node or emit failures.
 
+        `analysis`: the validation this workflow already passed (`graph.validate.analyse` with the same registry,
+        limits and targets, when it was submitted), so it is not validated twice.
         The interrupt flag is not cleared here: a flag set before the job starts stops it before its first node.
         Nodes receive cached objects as inputs and must not mutate them.
         """
         with self._running:
-            return self._run(workflow, job_id, emit, interrupt, hidden, targets)
+            return self._run(workflow, job_id, emit, interrupt, hidden, targets, analysis)
 
     def _run(
         self,
@@ -137,10 +142,12 @@ class Executor:
         interrupt: InterruptFlag,
         hidden: HiddenValues | None,
         targets: list[str] | None,
+        analysis: Analysis | None,
     ) -> JobResult:
         send = _safe_emit(emit)
         send(JobStarted(job_id))
-        analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
+        if analysis is None:
+            analysis = analyse(workflow, self.registry, limits=self.limits, targets=targets)
         issues = analysis.issues
         if issues:
             first = issues[0]
@@ -267,9 +274,10 @@ class _Job:
             self.send(NodeStarted(self.job_id, node_id))
             kwargs: dict[str, Any] = {}
             token = runtime.install(_NodeRuntime(self, node_id))
+            started = time.perf_counter()
             try:
                 kwargs = self._arguments(spec, node)
-                values, ui = _unpack(spec, spec.function(**kwargs))
+                values, ui = _unpack(spec, spec.function(**kwargs), registry.socket_types)
             except runtime.Interrupted:
                 return self._interrupted(result, node_id)
             except Exception as error:
@@ -278,7 +286,8 @@ class _Job:
                 runtime.uninstall(token)
             result.executed.append(node_id)
             if not cache_policy(spec).always_runs:
-                self.executor.cache.put(self.plan.keys[node_id], values, ui)
+                cost = time.perf_counter() - started  # what a cache hit saves: the governor keeps costly outputs
+                self.executor.cache.put(self.plan.keys[node_id], values, ui, cost_seconds=cost)
             if self.remaining.get(node_id):
                 self.values[node_id] = values
             self._release_inputs(node)
@@ -291,7 +300,6 @@ class _Job:
     def _arguments(self, spec: NodeSpec, node: WorkflowNode) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         by_name = spec.inputs_by_name
-        linked_widgets = False
         for name, value in node.inputs.items():
             item = by_name.get(name)
             if item is None:
@@ -299,7 +307,6 @@ class _Job:
             if type(value) is Link:
                 kwargs[name] = linked = self.values[value.node_id][value.output]
                 if not item.is_socket:  # a widget fed by a link: its value is checked now, as strictly
-                    linked_widgets = True
                     problems = check_value(spec, name, linked, limits=self.executor.limits, node_id=node.node_id)
                     if problems:
                         raise InvalidLinkedValue(problems[0].message)
@@ -314,11 +321,6 @@ class _Job:
                 kwargs[item.name] = self._hidden(item.hidden.kind, node.node_id)
             elif not item.has_default:
                 kwargs[item.name] = None  # an optional input left unconnected
-        if linked_widgets and spec.validate is not None:  # the node's own check, now that every value is known
-            widgets = {name: value for name, value in kwargs.items() if not by_name[name].is_socket}
-            problem = spec.validate(widgets)
-            if problem is not None:
-                raise InvalidLinkedValue(f"node {node.node_id} ({node.class_type}): {problem}")
         return kwargs
 
     def _hidden(self, kind: str, node_id: str) -> Any:
@@ -366,13 +368,20 @@ class _Job:
         return result
 
 
-def _unpack(spec: NodeSpec, record: Any) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+def _unpack(spec: NodeSpec, record: Any, socket_types: SocketTypes) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     if not isinstance(record, spec.output_type):
         raise TypeError(
             f"node {spec.node_id} returned {type(record).__name__}, expected its output record "
             f"{spec.output_type.__name__}"
         )
     values = tuple(getattr(record, output.name) for output in spec.outputs)
+    for output, value in zip(spec.outputs, values, strict=True):
+        kind = socket_types.get(output.type_name)
+        if kind is not None and not kind.accepts(value):
+            raise TypeError(
+                f"node {spec.node_id} returned a {type(value).__name__} on output {output.name!r}, expected a "
+                f"{output.type_name} ({kind.python_class_name})"
+            )
     ui = getattr(record, "ui", None) if isinstance(record, Outputs) else None
     if ui is not None and not isinstance(ui, dict):
         raise TypeError(f"node {spec.node_id} returned a ui of type {type(ui).__name__}, expected a dict or None")

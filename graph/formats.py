@@ -1,6 +1,6 @@
 """Reading and writing workflow files: the native format, ComfyUI API prompts, ComfyUI UI workflows (0.4 and 1).
 
-    workflow = load_workflow(json.loads(text), REGISTRY)   # any accepted format
+    workflow = load_workflow(parse_json(text), registry)   # any accepted format
     to_api_prompt(workflow)                                  # what ComfyUI's /prompt takes
     to_native(workflow)                                      # our file: the API format plus layout under "ui"
 
@@ -11,63 +11,31 @@ titles, groups, the view, reroutes, and the muted/bypassed modes as layout.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from graph.comfy_ui import load_ui, widget_inputs
 from graph.registry import NodeRegistry
+from graph.strict_json import MAX_JSON_DEPTH, JsonError, loads_strict
 from graph.workflow import Link, NodeMode, Workflow, WorkflowFormatError, WorkflowNode, json_type, short_repr
 
 NATIVE_FORMAT = "latent-loom/workflow"
 NATIVE_VERSION = 1
-#: JSON nesting allowed by `parse_json` (deeper input would hit Python's recursion limit in json.loads).
-MAX_JSON_DEPTH = 64
 
 
 # ---------------------------------------------------------------------------------------------------- parsing
 
 
 def parse_json(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse JSON strictly: duplicate object keys and nesting deeper than `max_depth` are format errors."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise WorkflowFormatError(f"the workflow is not UTF-8 text: {error}") from None
-    if text.count("[") + text.count("{") > max_depth:
-        _check_depth(text, max_depth)
+    """A workflow document through the one strict reader (graph/strict_json.py); its errors are format errors.
+
+    NaN and ±Infinity are decoded so that validation refuses them where they are, naming the node and input.
+    """
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as error:
-        raise WorkflowFormatError(f"invalid JSON: {error}") from None
-    except RecursionError:
-        raise WorkflowFormatError(f"JSON nested deeper than {max_depth} levels") from None
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise WorkflowFormatError(f"duplicate key {key!r} in a JSON object")
-        result[key] = value
-    return result
-
-
-_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _check_depth(text: str, max_depth: int) -> None:
-    depth = 0
-    for match in _STRUCTURE.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise WorkflowFormatError(f"JSON nested deeper than {max_depth} levels")
-        elif token in "]}":
-            depth -= 1
+        return loads_strict(text, max_depth=max_depth, non_finite=True)
+    except JsonError as error:
+        detail = f" ({error.detail})" if error.detail else ""
+        raise WorkflowFormatError(f"invalid JSON: {error.message}{detail}") from None
 
 
 # ---------------------------------------------------------------------------------------------------- detection

@@ -8,12 +8,21 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph.sockets import is_known_socket_type
-from graph.spec import InputSpec, NodeDefinitionError, NodeSpec
+from graph.sockets import SOCKET_TYPES, SocketTypes
+from graph.spec import (
+    InputSpec,
+    NodeDefinitionError,
+    NodeSpec,
+    all_defined,
+    defined_in,
+    definitions_generation,
+    forget_definitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +37,19 @@ class ModuleLoadError:
 
 @dataclass
 class NodeRegistry:
-    """Node types by id. Ids are unique: a second registration of an id is an error, never an override."""
+    """Node types by id: a value. The built-in catalog and each custom-node package build their own, then merge.
+
+    Ids are unique: a second registration of an id is an error, never an override.
+    """
 
     specs: dict[str, NodeSpec] = field(default_factory=dict)
     load_errors: list[ModuleLoadError] = field(default_factory=list)
+    #: The vocabulary its nodes' sockets are checked against (definitions, links, output values).
+    socket_types: SocketTypes = SOCKET_TYPES
 
     def register(self, spec: NodeSpec) -> None:
         """Check `spec` against the rules of the node API and add it."""
-        check_spec(spec)
+        check_spec(spec, self.socket_types)
         existing = self.specs.get(spec.node_id)
         if existing is not None and existing.function is not spec.function:
             if existing.module == spec.module and existing.function.__qualname__ == spec.function.__qualname__:
@@ -59,32 +73,64 @@ class NodeRegistry:
     def __len__(self) -> int:
         return len(self.specs)
 
+    def merge(self, other: NodeRegistry) -> None:
+        """Add every node of `other` (all or none: an id clash is an error naming both modules)."""
+        for spec in other:
+            existing = self.specs.get(spec.node_id)
+            if existing is not None and existing.function is not spec.function and existing.module != spec.module:
+                raise NodeDefinitionError(
+                    f"node id {spec.node_id!r} from {spec.module} is already registered by {existing.module}"
+                )
+        self.specs.update(other.specs)
+        self.load_errors.extend(other.load_errors)
+
     def load_module(self, module_name: str) -> bool:
-        """Import a node module; a failure is recorded in `load_errors` and logged, never raised."""
-        return self._guarded(module_name, lambda: importlib.import_module(module_name))
+        """Import a node module and add the nodes it defines; a failure is recorded in `load_errors`, never raised."""
+        return self._guarded(module_name, module_name, lambda: importlib.import_module(module_name))
 
     def load_file(self, path: Path) -> bool:
-        """Import a plugin module from a file or a package folder (custom_nodes/)."""
+        """Import a plugin module from a file or a package folder (custom_nodes/) and add its nodes."""
         target = path / "__init__.py" if path.is_dir() else path
         module_name = f"custom_nodes.{path.stem}"
 
         def load() -> None:
-            spec = importlib.util.spec_from_file_location(module_name, target)
+            # A package gets its folder as search path and a `custom_nodes` parent, so `from . import x` works.
+            search = [str(path)] if path.is_dir() else None
+            spec = importlib.util.spec_from_file_location(module_name, target, submodule_search_locations=search)
+            if "custom_nodes" not in sys.modules:
+                parent = types.ModuleType("custom_nodes")
+                parent.__path__ = []
+                sys.modules["custom_nodes"] = parent
             if spec is None or spec.loader is None:
                 raise ImportError(f"not an importable module: {target}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
 
-        return self._guarded(str(path), load)
+        return self._guarded(str(path), module_name, load)
 
-    def _guarded(self, name: str, load: object) -> bool:
-        before = set(self.specs)
+    def load_plugins(self, directory: Path) -> None:
+        """Load every plugin module and package of a custom_nodes folder, in name order, each one guarded.
+
+        The one plugin loader: the server and the CLI both call it (through `nodes.load_catalog`).
+        """
+        if not directory.is_dir():
+            return
+        for entry in sorted(directory.iterdir()):
+            is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
+            if is_module and not entry.name.startswith(("_", ".")):
+                self.load_file(entry)
+
+    def _guarded(self, name: str, module_name: str, load: Callable[[], object]) -> bool:
+        """Import, then build the module's own registry from what it defined, then merge it: all or nothing."""
         try:
-            load()  # type: ignore[operator]
+            load()
+            own = NodeRegistry(socket_types=self.socket_types)
+            for spec in defined_in(module_name):
+                own.register(spec)
+            self.merge(own)
         except Exception as error:
-            for added in set(self.specs) - before:  # a half-loaded module contributes nothing
-                del self.specs[added]
+            forget_definitions(module_name)  # a half-loaded module contributes nothing
             message = f"{type(error).__name__}: {error}"
             log.warning("node module %s failed to load: %s\n%s", name, message, traceback.format_exc())
             self.load_errors.append(ModuleLoadError(name, message))
@@ -92,24 +138,58 @@ class NodeRegistry:
         return True
 
 
-def check_spec(spec: NodeSpec) -> None:
+class _EveryDefinedNode(NodeRegistry):
+    """Compatibility view (until the end of the redesign): every node defined in this process, registered on
+    first look. New code takes the registry `nodes.load_catalog()` returns, or builds its own."""
+
+    _seen_generation = -1
+
+    def _sync(self) -> None:
+        if self._seen_generation == definitions_generation():
+            return
+        self._seen_generation = definitions_generation()
+        for spec in all_defined():
+            if self.specs.get(spec.node_id) is not spec:
+                try:
+                    self.register(spec)
+                except NodeDefinitionError as error:
+                    log.warning("%s", error)
+
+    def get(self, node_id: str) -> NodeSpec | None:
+        self._sync()
+        return self.specs.get(node_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        self._sync()
+        return node_id in self.specs
+
+    def __iter__(self) -> Iterator[NodeSpec]:
+        self._sync()
+        return iter(list(self.specs.values()))
+
+    def __len__(self) -> int:
+        self._sync()
+        return len(self.specs)
+
+
+def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None:
     """The rules every node satisfies; raises NodeDefinitionError naming the node and the input."""
     where = f"node {spec.node_id!r} ({spec.module})"
     if not spec.node_id or not spec.node_id.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise NodeDefinitionError(f"{where}: ids are non-empty identifiers, got {spec.node_id!r}")
     for input_spec in spec.inputs:
-        _check_input(where, input_spec)
+        _check_input(where, input_spec, socket_types)
     for output in spec.outputs:
-        if not is_known_socket_type(output.type_name):
+        if not socket_types.is_known(output.type_name):
             raise NodeDefinitionError(f"{where}: output {output.name!r} has unknown socket type {output.type_name!r}")
     if not spec.outputs and not spec.output_node:
         raise NodeDefinitionError(f"{where}: a node without outputs must be an output node")
 
 
-def _check_input(where: str, spec: InputSpec) -> None:
+def _check_input(where: str, spec: InputSpec, socket_types: SocketTypes) -> None:
     label = f"{where}: input {spec.name!r}"
     if spec.is_socket:
-        if not is_known_socket_type(spec.type_name):
+        if not socket_types.is_known(spec.type_name):
             raise NodeDefinitionError(f"{label} has unknown socket type {spec.type_name!r}")
         return
     if spec.section == "hidden":
@@ -168,4 +248,5 @@ def format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 2**64 else repr(value)
 
 
-REGISTRY = NodeRegistry()
+#: Deprecated: every node defined in this process (see `_EveryDefinedNode`).
+REGISTRY: NodeRegistry = _EveryDefinedNode()

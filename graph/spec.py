@@ -19,14 +19,16 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, Protocol, TypeVar, get_args, get_origin
 
 from graph.sockets import Socket
 from graph.widgets import (
+    Allocates,
     Choices,
     ForceInput,
     Hidden,
     ImageUpload,
+    Label,
     OptionalInput,
     Range,
     SeedWidget,
@@ -34,9 +36,6 @@ from graph.widgets import (
     Toggle,
     Tooltip,
 )
-
-if TYPE_CHECKING:
-    from graph.registry import NodeRegistry
 
 
 class Effects(enum.Flag):
@@ -102,6 +101,8 @@ class InputSpec:
     image_upload: bool = False
     force_input: bool = False
     hidden: Hidden | None = None
+    #: Which dimension of an allocated image/latent this INT input is (`Allocates`), for the pixel limit.
+    allocates: Literal["width", "height", "batch"] | None = None
 
     @property
     def has_default(self) -> bool:
@@ -124,7 +125,6 @@ class OutputSpec:
     display_name: str
     type_name: str
     tooltip: str | None = None
-    is_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,6 @@ class NodeSpec:
     fingerprint: Callable[[Mapping[str, Any]], str] | None
     module: str
     deprecated: bool = False
-    #: Checks that involve several inputs (start step ≤ end step): given the constant inputs by name (linked ones
-    #: are absent), returns None when they are fine or a message saying what is wrong. ComfyUI's VALIDATE_INPUTS.
-    validate: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def input(self, name: str) -> InputSpec | None:
         """The input called `name`, or None."""
@@ -159,6 +156,11 @@ class NodeSpec:
         """Inputs keyed by name (computed once; the engine looks inputs up per node per job)."""
         return {spec.name: spec for spec in self.inputs}
 
+    @functools.cached_property
+    def allocated_inputs(self) -> dict[str, str]:
+        """Axis ("width", "height", "batch") → the input marked with it (`Allocates`)."""
+        return {item.allocates: item.name for item in self.inputs if item.allocates is not None}
+
     @property
     def cacheable(self) -> bool:
         """Whether outputs may be served from the cache (sinks and nondeterministic nodes always run)."""
@@ -166,6 +168,45 @@ class NodeSpec:
 
 
 FunctionT = TypeVar("FunctionT", bound=Callable[..., Outputs])
+
+
+class SpecSink(Protocol):
+    """Where `@node(registry=...)` puts a definition: a `graph.registry.NodeRegistry` (named by protocol, so
+    this module does not import the registry, which imports it)."""
+
+    def register(self, spec: NodeSpec) -> None: ...
+
+
+#: Definitions made without an explicit registry, by defining module then node id: what a loader collects
+#: into the registry it is building (`NodeRegistry.load_module`). A record of what was defined, not a registry.
+_DEFINED: dict[str, dict[str, NodeSpec]] = {}
+_generation = [0]  # bumped on every change of _DEFINED, so views of it know when to look again
+
+
+def definitions_generation() -> int:
+    """A number that changes whenever a node is defined or forgotten."""
+    return _generation[0]
+
+
+def defined_in(module: str) -> list[NodeSpec]:
+    """The nodes defined (without an explicit registry) by `module` and its submodules, in definition order."""
+    prefix = module + "."
+    return [
+        spec for name, specs in _DEFINED.items() if name == module or name.startswith(prefix) for spec in specs.values()
+    ]
+
+
+def forget_definitions(module: str) -> None:
+    """Drop what `module` (and its submodules) defined: a module that failed half-way contributes nothing."""
+    prefix = module + "."
+    for name in [name for name in _DEFINED if name == module or name.startswith(prefix)]:
+        del _DEFINED[name]
+    _generation[0] += 1
+
+
+def all_defined() -> list[NodeSpec]:
+    """Every node defined without an explicit registry in this process."""
+    return [spec for specs in _DEFINED.values() for spec in specs.values()]
 
 
 def node(
@@ -179,14 +220,16 @@ def node(
     output_node: bool = False,
     fingerprint: Callable[[Mapping[str, Any]], str] | None = None,
     deprecated: bool = False,
-    registry: NodeRegistry | None = None,
-    validate: Callable[[Mapping[str, Any]], str | None] | None = None,
+    registry: SpecSink | None = None,
 ) -> Callable[[FunctionT], FunctionT]:
-    """Register a typed function as a node type (in `registry`, default the global one); returned unchanged."""
+    """Define a typed function as a node type; the function is returned unchanged.
+
+    With `registry`, the node is registered there now (and checked against its rules). Without, it is recorded
+    as defined by its module, and the loader that imports the module collects it into the registry it builds
+    (the built-in catalog, a custom-node package): nodes go to the registry they are given.
+    """
 
     def register(function: FunctionT) -> FunctionT:
-        from graph.registry import REGISTRY
-
         spec = build_spec(
             function,
             node_id=node_id,
@@ -198,9 +241,12 @@ def node(
             output_node=output_node or bool(effects & Effects.WRITES_FILES),
             fingerprint=fingerprint,
             deprecated=deprecated,
-            validate=validate,
         )
-        (registry if registry is not None else REGISTRY).register(spec)
+        if registry is not None:
+            registry.register(spec)
+        else:
+            _DEFINED.setdefault(spec.module, {})[node_id] = spec  # a reloaded module replaces its own
+            _generation[0] += 1
         return function
 
     return register
@@ -218,7 +264,6 @@ def build_spec(
     output_node: bool,
     fingerprint: Callable[[Mapping[str, Any]], str] | None,
     deprecated: bool,
-    validate: Callable[[Mapping[str, Any]], str | None] | None = None,
 ) -> NodeSpec:
     """Introspect `function` into a NodeSpec; raises NodeDefinitionError for anything ill-formed."""
     where = f"node {node_id!r} ({function.__module__}.{function.__qualname__})"
@@ -228,8 +273,7 @@ def build_spec(
         raise NodeDefinitionError(f"{where}: cannot resolve its type annotations: {error}") from error
     signature = inspect.signature(function)
     inputs = tuple(
-        _input_spec(where, name, hints.get(name), parameter.default)
-        for name, parameter in signature.parameters.items()
+        _input_spec(where, name, hints.get(name), parameter.default) for name, parameter in signature.parameters.items()
     )
     output_type = hints.get("return")
     if not (isinstance(output_type, type) and issubclass(output_type, Outputs)):
@@ -253,7 +297,6 @@ def build_spec(
         fingerprint=fingerprint,
         module=function.__module__,
         deprecated=deprecated,
-        validate=validate,
     )
 
 
@@ -275,9 +318,7 @@ def _input_spec(where: str, name: str, annotation: Any, default: Any) -> InputSp
         return InputSpec(name, "hidden", hidden.kind, is_socket=False, default=default, hidden=hidden)
     section: InputSection = "optional" if OptionalInput in marks else "required"
     if Socket in marks:
-        return InputSpec(
-            name, section, marks[Socket].type_name, is_socket=True, default=default, tooltip=tooltip
-        )
+        return InputSpec(name, section, marks[Socket].type_name, is_socket=True, default=default, tooltip=tooltip)
     widget, options = _widget_kind(where, name, base, marks)
     return InputSpec(
         name,
@@ -295,6 +336,7 @@ def _input_spec(where: str, name: str, annotation: Any, default: Any) -> InputSp
         tooltip=tooltip,
         image_upload=ImageUpload in marks,
         force_input=ForceInput in marks,
+        allocates=marks[Allocates].axis if Allocates in marks else None,
     )
 
 
@@ -321,6 +363,8 @@ def _widget_kind(
         raise NodeDefinitionError(f"{where}: Text on {name!r} needs str, got {base!r}")
     if SeedWidget in marks and kind != "INT":
         raise NodeDefinitionError(f"{where}: a seed {name!r} must be an int")
+    if Allocates in marks and kind != "INT":
+        raise NodeDefinitionError(f"{where}: Allocates on {name!r} needs int, got {base!r}")
     if Toggle in marks and kind != "BOOLEAN":
         raise NodeDefinitionError(f"{where}: Toggle on {name!r} needs bool, got {base!r}")
     return kind, None
@@ -341,7 +385,7 @@ def _output_specs(where: str, output_type: type[Outputs]) -> tuple[OutputSpec, .
         specs.append(
             OutputSpec(
                 name=field.name,
-                display_name=field.name.upper(),
+                display_name=marks[Label].text if Label in marks else field.name.upper(),
                 type_name=marks[Socket].type_name,
                 tooltip=marks[Tooltip].text if Tooltip in marks else None,
             )

@@ -22,12 +22,13 @@ SEED_MAX = 2**64 - 1
 
 @dataclass(frozen=True)
 class Range:
-    """Numeric limits of an INT or FLOAT widget. `round` is the precision a FLOAT must sit on (ComfyUI's)."""
+    """Numeric limits of an INT or FLOAT widget. `round` is the precision a FLOAT must sit on (ComfyUI's);
+    ``round=False`` (ComfyUI's ``round: False``) accepts any value in range, off the step grid too."""
 
     min: float
     max: float
     step: float | None = None
-    round: float | None = None
+    round: float | Literal[False] | None = None
     display: Literal["number", "slider"] = "number"
 
 
@@ -39,6 +40,9 @@ class Text:
     max_length: int = DEFAULT_MAX_TEXT_LENGTH
     dynamic_prompts: bool = False
     placeholder: str = ""
+    #: A check of the text made at validation, before anything runs: returns why the value is refused, or None.
+    #: File-name prefixes use it (folders.output_prefix_problem), so `../x` fails before a sampling run.
+    check: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,24 @@ class Toggle:
 @dataclass(frozen=True)
 class Tooltip:
     """Help text shown on hover for an input or an output."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Allocates:
+    """An INT input that is one dimension of the image, mask or latent batch the node allocates.
+
+    The product width × height × batch of a node's marked inputs is capped by `graph.issues.Limits.max_pixels`
+    when the workflow is validated, so an oversized request is a 400, not an exhausted server.
+    """
+
+    axis: Literal["width", "height", "batch"]
+
+
+@dataclass(frozen=True)
+class Label:
+    """The name an output shows (ComfyUI's output ``display_name``: "output", "high_sigmas"); default TYPE."""
 
     text: str
 

@@ -1,21 +1,25 @@
-"""The node catalog: one module per node family. `load_catalog` imports them all, each one guarded."""
+"""The node catalog: one module per node family. `load_catalog` builds the registry from them, each one guarded."""
 
 from __future__ import annotations
 
 import pkgutil
+from collections.abc import Iterable
 from pathlib import Path
 
-from graph.registry import REGISTRY, NodeRegistry
+from graph.registry import NodeRegistry
 
 
-def load_catalog(custom_nodes: Path | None = None, registry: NodeRegistry = REGISTRY) -> NodeRegistry:
-    """Import every module of this package, then plugins from `custom_nodes`; failures are recorded, not raised."""
+def load_catalog(custom_nodes: Path | Iterable[Path] | None = None) -> NodeRegistry:
+    """A new registry: every module of this package, then the plugins of each `custom_nodes` folder.
+
+    The one loader the server and the CLI share. Each module and each plugin builds its own registry, merged into
+    this one; a failure is recorded in `load_errors` (and logged), never raised.
+    """
+    registry = NodeRegistry()
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
         if not module.name.startswith("_"):
             registry.load_module(f"{__name__}.{module.name}")
-    if custom_nodes is not None and custom_nodes.is_dir():
-        for entry in sorted(custom_nodes.iterdir()):
-            is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
-            if is_module and not entry.name.startswith(("_", ".")):
-                registry.load_file(entry)
+    folders = [custom_nodes] if isinstance(custom_nodes, Path) else list(custom_nodes or ())
+    for folder in folders:
+        registry.load_plugins(folder)
     return registry

@@ -7,16 +7,12 @@ from typing import Annotated
 
 import torch
 
-from diffusion.text.clip import Clip
-from diffusion.types import Conditioning
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import MAX_RESOLUTION, Range, Text
+from nodes.sockets import CLIP, CONDITIONING
 
 log = logging.getLogger(__name__)
 
-ClipValue = Annotated[Clip, Socket("CLIP")]
-ConditioningValue = Annotated[Conditioning, Socket("CONDITIONING")]
 Prompt = Annotated[str, Text(multiline=True, dynamic_prompts=True)]
 Size = Annotated[int, Range(0, MAX_RESOLUTION)]
 AreaSize = Annotated[int, Range(64, MAX_RESOLUTION, step=8)]
@@ -24,22 +20,22 @@ AreaOffset = Annotated[int, Range(0, MAX_RESOLUTION, step=8)]
 
 
 class ConditioningOutputs(Outputs):
-    conditioning: ConditioningValue
+    conditioning: CONDITIONING
 
 
 class ClipOutputs(Outputs):
-    clip: ClipValue
+    clip: CLIP
 
 
 @node("CLIPTextEncode", category="conditioning", display_name="CLIP Text Encode (Prompt)")
-def clip_text_encode(text: Prompt = "", *, clip: ClipValue) -> ConditioningOutputs:
+def clip_text_encode(text: Prompt = "", *, clip: CLIP) -> ConditioningOutputs:
     """Encode a prompt (ComfyUI weight syntax, embedding:name, any length) with the model's text encoders."""
     return ConditioningOutputs(conditioning=[clip.encode(text)])
 
 
 @node("CLIPSetLastLayer", category="conditioning", display_name="CLIP Set Last Layer")
 def clip_set_last_layer(
-    clip: ClipValue, stop_at_clip_layer: Annotated[int, Range(-24, -1, step=1)] = -1
+    clip: CLIP, stop_at_clip_layer: Annotated[int, Range(-24, -1, step=1)] = -1
 ) -> ClipOutputs:
     """Read the text encoder's output at an earlier layer ("clip skip"): -1 is the last layer."""
     return ClipOutputs(clip=clip.with_layer(stop_at_clip_layer))
@@ -47,7 +43,7 @@ def clip_set_last_layer(
 
 @node("CLIPTextEncodeSDXL", category="advanced/conditioning")
 def clip_text_encode_sdxl(
-    clip: ClipValue,
+    clip: CLIP,
     width: Size = 1024,
     height: Size = 1024,
     crop_w: Size = 0,
@@ -73,7 +69,7 @@ def clip_text_encode_sdxl_refiner(
     height: Size = 1024,
     text: Prompt = "",
     *,
-    clip: ClipValue,  # keyword-only: a required socket after widgets, in ComfyUI's input order
+    clip: CLIP,  # keyword-only: a required socket after widgets, in ComfyUI's input order
 ) -> ConditioningOutputs:
     """SDXL refiner: prompt plus aesthetic score and size conditioning."""
     entry = clip.encode(text)
@@ -82,14 +78,14 @@ def clip_text_encode_sdxl_refiner(
 
 
 @node("ConditioningCombine", category="conditioning", display_name="Conditioning (Combine)")
-def conditioning_combine(conditioning_1: ConditioningValue, conditioning_2: ConditioningValue) -> ConditioningOutputs:
+def conditioning_combine(conditioning_1: CONDITIONING, conditioning_2: CONDITIONING) -> ConditioningOutputs:
     """Both conditionings are denoised and their predictions averaged (a list concatenation)."""
     return ConditioningOutputs(conditioning=list(conditioning_1) + list(conditioning_2))
 
 
 @node("ConditioningConcat", category="conditioning", display_name="Conditioning (Concat)")
 def conditioning_concat(
-    conditioning_to: ConditioningValue, conditioning_from: ConditioningValue
+    conditioning_to: CONDITIONING, conditioning_from: CONDITIONING
 ) -> ConditioningOutputs:
     """Append the tokens of the first entry of ``conditioning_from`` to every entry of ``conditioning_to``."""
     if not conditioning_from:
@@ -112,7 +108,7 @@ def conditioning_concat(
 
 @node("ConditioningSetArea", category="conditioning", display_name="Conditioning (Set Area)")
 def conditioning_set_area(
-    conditioning: ConditioningValue,
+    conditioning: CONDITIONING,
     width: AreaSize = 64,
     height: AreaSize = 64,
     x: AreaOffset = 0,
@@ -121,11 +117,13 @@ def conditioning_set_area(
 ) -> ConditioningOutputs:
     """Restrict each entry to a rectangle (pixels; ComfyUI stores it in latent units, //8) with a strength."""
     area = (height, width, y, x)
-    return ConditioningOutputs(conditioning=[e.with_changes(area=area, strength=strength) for e in conditioning])
+    # A pixel area replaces a percentage area or mask bounds set before (ComfyUI keeps one "area").
+    return ConditioningOutputs(conditioning=[e.with_changes(area=area, area_percent=None, strength=strength,
+                                                            set_area_to_bounds=False) for e in conditioning])
 
 
 @node("ConditioningZeroOut", category="advanced/conditioning")
-def conditioning_zero_out(conditioning: ConditioningValue) -> ConditioningOutputs:
+def conditioning_zero_out(conditioning: CONDITIONING) -> ConditioningOutputs:
     """Zero the text embeddings and the pooled output (keeps everything else)."""
     out = []
     for entry in conditioning:

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 
-from diffusion.types import Conditioning, ControlHint, VaeModel
+from diffusion.types import Conditioning, ControlHint
+from diffusion.vae import Vae
 from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import OptionalInput, Range
+from nodes.sockets import CONDITIONING, CONTROL_NET, IMAGE
 
-ConditioningInput = Annotated[Conditioning, Socket("CONDITIONING")]
-ControlNetInput = Annotated[Any, Socket("CONTROL_NET")]
-ImageInput = Annotated[torch.Tensor, Socket("IMAGE")]
 Strength = Annotated[float, Range(0.0, 10.0, step=0.01)]
 Percent = Annotated[float, Range(0.0, 1.0, step=0.001)]
 
 
 class ConditioningResult(Outputs):
-    conditioning: Annotated[Conditioning, Socket("CONDITIONING")]
+    conditioning: CONDITIONING
 
 
 class PositiveNegative(Outputs):
-    positive: Annotated[Conditioning, Socket("CONDITIONING")]
-    negative: Annotated[Conditioning, Socket("CONDITIONING")]
+    positive: CONDITIONING
+    negative: CONDITIONING
 
 
 def _hint(node_id: str, image: torch.Tensor) -> torch.Tensor:
@@ -36,7 +35,7 @@ def _hint(node_id: str, image: torch.Tensor) -> torch.Tensor:
 
 @node("ControlNetApply", category="conditioning/controlnet", display_name="Apply ControlNet (OLD)",
       deprecated=True)
-def controlnet_apply(conditioning: ConditioningInput, control_net: ControlNetInput, image: ImageInput,
+def controlnet_apply(conditioning: CONDITIONING, control_net: CONTROL_NET, image: IMAGE,
                      strength: Strength = 1.0) -> ConditioningResult:
     """Apply a ControlNet to every entry (and, at sampling time, to the matching negative)."""
     if strength == 0:
@@ -54,14 +53,14 @@ def controlnet_apply(conditioning: ConditioningInput, control_net: ControlNetInp
 
 @node("ControlNetApplyAdvanced", category="conditioning/controlnet", display_name="Apply ControlNet")
 def controlnet_apply_advanced(
-    positive: ConditioningInput,
-    negative: ConditioningInput,
-    control_net: ControlNetInput,
-    image: ImageInput,
+    positive: CONDITIONING,
+    negative: CONDITIONING,
+    control_net: CONTROL_NET,
+    image: IMAGE,
     strength: Strength = 1.0,
     start_percent: Percent = 0.0,
     end_percent: Percent = 1.0,
-    vae: Annotated[VaeModel | None, Socket("VAE"), OptionalInput()] = None,
+    vae: Annotated[Vae | None, Socket("VAE"), OptionalInput()] = None,
 ) -> PositiveNegative:
     """Apply a ControlNet to positive and negative, chained after any ControlNet already there.
 

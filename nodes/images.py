@@ -7,27 +7,26 @@ import logging
 import random
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
 
 import folders
-from graph.cache import file_fingerprint
 from graph.comfy_export import to_comfy_ui
+from graph.fingerprint import file_fingerprint
 from graph.formats import NATIVE_FORMAT, load_workflow
 from graph.registry import REGISTRY
-from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
-from graph.widgets import MAX_RESOLUTION, Choices, Hidden, ImageUpload, Range, Text
+from graph.widgets import MAX_RESOLUTION, Allocates, Choices, Hidden, ImageUpload, Range, Text
 from imaging.canny import canny_edges
 from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL, SAVE_COMPRESS_LEVEL, save_png
 from imaging.resize import CropMethod, ImageUpscaleMethod, scale_images
 from imaging.tensors import check_image_tensor, load_image_frames, load_mask_channel, tensor_to_pil
+from nodes.sockets import IMAGE, MASK
 
 log = logging.getLogger(__name__)
 
-ImageTensor = Annotated[torch.Tensor, Socket("IMAGE")]
-MaskTensor = Annotated[torch.Tensor, Socket("MASK")]
 PromptGraph = Annotated[dict[str, Any] | None, Hidden("PROMPT")]
 ExtraPngInfo = Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")]
 
@@ -40,22 +39,29 @@ def input_images() -> list[str]:
 InputImage = Annotated[str, Choices(input_images, source="input images"), ImageUpload()]
 
 
+def input_image_path(name: str) -> Path:
+    """The input/ file a LoadImage value names; ComfyUI's " [input]" annotation (its mask editor writes
+    "clipspace/x.png [input]") is accepted. Other folders' annotations are not: validation refuses them."""
+    kind, plain = folders.split_annotated_name(name)
+    return folders.resolve_path("input", plain if kind == "input" else name)
+
+
 def _input_file_hash(values: Mapping[str, Any]) -> str:
     """The sha256 of the chosen input image (memoised by size and mtime): a replaced file reruns the node."""
-    return file_fingerprint(folders.resolve_path("input", str(values["image"])), content_hash=True)
+    return file_fingerprint(input_image_path(str(values["image"])), content_hash=True)
 
 
 class LoadedImage(Outputs):
-    image: ImageTensor
-    mask: MaskTensor
+    image: IMAGE
+    mask: MASK
 
 
 class MaskResult(Outputs):
-    mask: MaskTensor
+    mask: MASK
 
 
 class ImageResult(Outputs):
-    image: ImageTensor
+    image: IMAGE
 
 
 @node(
@@ -67,7 +73,7 @@ class ImageResult(Outputs):
 )
 def load_image(image: InputImage) -> LoadedImage:
     """Load an image from input/: all frames as a batch, and a mask from its alpha (1 - alpha)."""
-    images, masks = load_image_frames(folders.resolve_path("input", image))
+    images, masks = load_image_frames(input_image_path(image))
     return LoadedImage(image=images, mask=masks)
 
 
@@ -80,7 +86,7 @@ def load_image(image: InputImage) -> LoadedImage:
 )
 def load_image_mask(image: InputImage, channel: Literal["alpha", "red", "green", "blue"]) -> MaskResult:
     """Load one channel of an image from input/ as a mask (alpha is inverted: 1 - alpha)."""
-    return MaskResult(mask=load_mask_channel(folders.resolve_path("input", image), channel))
+    return MaskResult(mask=load_mask_channel(input_image_path(image), channel))
 
 
 def comfyui_pnginfo(extra_pnginfo: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -137,8 +143,8 @@ def write_images(
 
 @node("SaveImage", category="image", display_name="Save Image", effects=Effects.WRITES_FILES)
 def save_image(
-    images: ImageTensor,
-    filename_prefix: Annotated[str, Text()] = "ComfyUI",
+    images: IMAGE,
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "ComfyUI",
     prompt: PromptGraph = None,
     extra_pnginfo: ExtraPngInfo = None,
 ) -> NoOutputs:
@@ -154,7 +160,7 @@ def save_image(
 
 
 @node("PreviewImage", category="image", display_name="Preview Image", effects=Effects.WRITES_FILES)
-def preview_image(images: ImageTensor, prompt: PromptGraph = None, extra_pnginfo: ExtraPngInfo = None) -> NoOutputs:
+def preview_image(images: IMAGE, prompt: PromptGraph = None, extra_pnginfo: ExtraPngInfo = None) -> NoOutputs:
     """Save images to temp/ for viewing (emptied at start and exit)."""
     suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
     return write_images(
@@ -172,10 +178,10 @@ Size = Annotated[int, Range(0, MAX_RESOLUTION, step=1)]
 
 @node("ImageScale", category="image/upscaling", display_name="Upscale Image")
 def image_scale(
-    image: ImageTensor,
+    image: IMAGE,
     upscale_method: ImageUpscaleMethod,
-    width: Size = 512,
-    height: Size = 512,
+    width: Annotated[Size, Allocates("width")] = 512,
+    height: Annotated[Size, Allocates("height")] = 512,
     crop: CropMethod = "disabled",
 ) -> ImageResult:
     """Resize to width x height; 0 for one side keeps the aspect ratio; `center` crops to the new aspect."""
@@ -185,7 +191,7 @@ def image_scale(
 
 @node("ImageScaleBy", category="image/upscaling", display_name="Upscale Image By")
 def image_scale_by(
-    image: ImageTensor,
+    image: IMAGE,
     upscale_method: ImageUpscaleMethod,
     scale_by: Annotated[float, Range(0.01, 8.0, step=0.01)] = 1.0,
 ) -> ImageResult:
@@ -197,7 +203,7 @@ def image_scale_by(
 
 
 @node("ImageInvert", category="image", display_name="Invert Image")
-def image_invert(image: ImageTensor) -> ImageResult:
+def image_invert(image: IMAGE) -> ImageResult:
     """1 - image."""
     check_image_tensor(image, "image")
     return ImageResult(image=1.0 - image)
@@ -207,7 +213,7 @@ Threshold = Annotated[float, Range(0.01, 0.99, step=0.01)]
 
 
 @node("Canny", category="image/preprocessors", display_name="Canny")
-def canny(image: ImageTensor, low_threshold: Threshold = 0.4, high_threshold: Threshold = 0.8) -> ImageResult:
+def canny(image: IMAGE, low_threshold: Threshold = 0.4, high_threshold: Threshold = 0.8) -> ImageResult:
     """Edge map (white edges on black) for ControlNet; thresholds apply to the gradient of the 0..1 image."""
     check_image_tensor(image, "image")
     if low_threshold > high_threshold:

@@ -4,40 +4,30 @@ inpainting masks, latent upscaling and batch handling."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 
 from diffusion.sampling.latent_ops import upscale_latent
-from diffusion.types import VaeModel
-from graph.sockets import Socket
 from graph.spec import Outputs, node
-from graph.widgets import MAX_RESOLUTION, Range
+from graph.widgets import MAX_RESOLUTION, Allocates, Range
+from imaging.batching import as_latent_samples
+from nodes.sockets import IMAGE, LATENT, MASK, VAE, LatentDict
 
-LatentDict = dict[str, Any]
-LatentInput = Annotated[LatentDict, Socket("LATENT")]
-VaeInput = Annotated[VaeModel, Socket("VAE")]
-ImageInput = Annotated[torch.Tensor, Socket("IMAGE")]
-MaskInput = Annotated[torch.Tensor, Socket("MASK")]
 LatentUpscaleMethod = Literal["nearest-exact", "bilinear", "area", "bicubic", "bislerp"]
 
 
 class LatentResult(Outputs):
-    latent: Annotated[LatentDict, Socket("LATENT")]
+    latent: LATENT
 
 
 class ImageResult(Outputs):
-    image: Annotated[torch.Tensor, Socket("IMAGE")]
+    image: IMAGE
 
 
 def _samples(node_id: str, latent: LatentDict, input_name: str = "samples") -> torch.Tensor:
-    samples = latent.get("samples") if isinstance(latent, dict) else None
-    if not isinstance(samples, torch.Tensor) or samples.ndim != 4:
-        got = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
-        raise ValueError(f"{node_id}: input {input_name!r} expected a LATENT with samples [B, C, h, w], "
-                         f"received {got}")
-    return samples
+    return as_latent_samples(node_id, latent, input_name)
 
 
 def _image(node_id: str, image: torch.Tensor, input_name: str = "pixels") -> torch.Tensor:
@@ -55,17 +45,19 @@ def _mask(node_id: str, mask: torch.Tensor) -> torch.Tensor:
 
 
 Dimension = Annotated[int, Range(16, MAX_RESOLUTION, step=8)]
+BatchSize = Annotated[int, Range(1, 4096), Allocates("batch")]
 
 
 @node("EmptyLatentImage", category="latent", display_name="Empty Latent Image")
-def empty_latent_image(width: Dimension = 512, height: Dimension = 512,
-                       batch_size: Annotated[int, Range(1, 4096)] = 1) -> LatentResult:
+def empty_latent_image(width: Annotated[Dimension, Allocates("width")] = 512,
+                       height: Annotated[Dimension, Allocates("height")] = 512,
+                       batch_size: BatchSize = 1) -> LatentResult:
     """A batch of zero latents for width×height images (4 channels, 1/8 resolution)."""
     return LatentResult({"samples": torch.zeros([batch_size, 4, height // 8, width // 8])})
 
 
 @node("VAEDecode", category="latent", display_name="VAE Decode")
-def vae_decode(samples: LatentInput, vae: VaeInput) -> ImageResult:
+def vae_decode(samples: LATENT, vae: VAE) -> ImageResult:
     """Decode latents to images."""
     images = vae.decode(_samples("VAEDecode", samples))
     if images.ndim == 5:  # video VAEs give [B, T, H, W, C]
@@ -74,13 +66,13 @@ def vae_decode(samples: LatentInput, vae: VaeInput) -> ImageResult:
 
 
 @node("VAEEncode", category="latent", display_name="VAE Encode")
-def vae_encode(pixels: ImageInput, vae: VaeInput) -> LatentResult:
+def vae_encode(pixels: IMAGE, vae: VAE) -> LatentResult:
     """Encode images to latents."""
     return LatentResult({"samples": vae.encode(_image("VAEEncode", pixels)[:, :, :, :3])})
 
 
 @node("VAEEncodeForInpaint", category="latent/inpaint", display_name="VAE Encode (for Inpainting)")
-def vae_encode_for_inpaint(pixels: ImageInput, vae: VaeInput, mask: MaskInput,
+def vae_encode_for_inpaint(pixels: IMAGE, vae: VAE, mask: MASK,
                            grow_mask_by: Annotated[int, Range(0, 64, step=1)] = 6) -> LatentResult:
     """Encode with the masked area greyed out, and a noise mask grown by a few pixels for seamless blending."""
     pixels = _image("VAEEncodeForInpaint", pixels)
@@ -104,7 +96,7 @@ def vae_encode_for_inpaint(pixels: ImageInput, vae: VaeInput, mask: MaskInput,
 
 
 @node("SetLatentNoiseMask", category="latent/inpaint", display_name="Set Latent Noise Mask")
-def set_latent_noise_mask(samples: LatentInput, mask: MaskInput) -> LatentResult:
+def set_latent_noise_mask(samples: LATENT, mask: MASK) -> LatentResult:
     """Only the masked region is re-noised and denoised by the sampler."""
     _samples("SetLatentNoiseMask", samples)
     out = dict(samples)
@@ -119,9 +111,9 @@ def _upscaled(samples: LatentDict, new: torch.Tensor) -> LatentResult:
 
 
 @node("LatentUpscale", category="latent", display_name="Upscale Latent")
-def latent_upscale(samples: LatentInput, upscale_method: LatentUpscaleMethod = "nearest-exact",
-                   width: Annotated[int, Range(0, MAX_RESOLUTION, step=8)] = 512,
-                   height: Annotated[int, Range(0, MAX_RESOLUTION, step=8)] = 512,
+def latent_upscale(samples: LATENT, upscale_method: LatentUpscaleMethod = "nearest-exact",
+                   width: Annotated[int, Range(0, MAX_RESOLUTION, step=8), Allocates("width")] = 512,
+                   height: Annotated[int, Range(0, MAX_RESOLUTION, step=8), Allocates("height")] = 512,
                    crop: Literal["disabled", "center"] = "disabled") -> LatentResult:
     """Resize latents to width×height pixels (0 for one side keeps the aspect ratio; at least 64 px)."""
     s = _samples("LatentUpscale", samples)
@@ -139,7 +131,7 @@ def latent_upscale(samples: LatentInput, upscale_method: LatentUpscaleMethod = "
 
 
 @node("LatentUpscaleBy", category="latent", display_name="Upscale Latent By")
-def latent_upscale_by(samples: LatentInput, upscale_method: LatentUpscaleMethod = "nearest-exact",
+def latent_upscale_by(samples: LATENT, upscale_method: LatentUpscaleMethod = "nearest-exact",
                       scale_by: Annotated[float, Range(0.01, 8.0, step=0.01)] = 1.5) -> LatentResult:
     """Resize latents by a factor."""
     s = _samples("LatentUpscaleBy", samples)
@@ -156,7 +148,7 @@ def _masks_per_sample(masks: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 @node("LatentFromBatch", category="latent/batch", display_name="Latent From Batch")
-def latent_from_batch(samples: LatentInput, batch_index: Annotated[int, Range(0, 63)] = 0,
+def latent_from_batch(samples: LATENT, batch_index: Annotated[int, Range(0, 63)] = 0,
                       length: Annotated[int, Range(1, 64)] = 1) -> LatentResult:
     """Pick ``length`` samples from ``batch_index`` on, keeping their batch indices (same noise as in the batch)."""
     s = _samples("LatentFromBatch", samples)
@@ -176,7 +168,7 @@ def latent_from_batch(samples: LatentInput, batch_index: Annotated[int, Range(0,
 
 
 @node("RepeatLatentBatch", category="latent/batch", display_name="Repeat Latent Batch")
-def repeat_latent_batch(samples: LatentInput, amount: Annotated[int, Range(1, 64)] = 1) -> LatentResult:
+def repeat_latent_batch(samples: LATENT, amount: Annotated[int, Range(1, 64)] = 1) -> LatentResult:
     """Repeat the whole batch ``amount`` times (masks and batch indices too)."""
     s = _samples("RepeatLatentBatch", samples)
     out = dict(samples)

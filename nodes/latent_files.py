@@ -8,14 +8,12 @@ from typing import Annotated, Any
 import torch
 
 import folders
-from graph.cache import file_fingerprint
-from graph.sockets import Socket
+from graph.fingerprint import file_fingerprint
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import Choices, Hidden, Text
 from imaging.latent_io import latent_file_bytes, load_latent
 from nodes.images import comfyui_pnginfo
-
-LatentDict = dict[str, Any]
+from nodes.sockets import LATENT
 
 
 def input_latents() -> list[str]:
@@ -28,13 +26,13 @@ def _latent_file_hash(values: Mapping[str, Any]) -> str:
 
 
 class Latent(Outputs):
-    latent: Annotated[LatentDict, Socket("LATENT")]
+    latent: LATENT
 
 
 @node("SaveLatent", category="_for_testing", effects=Effects.WRITES_FILES)
 def save_latent_node(
-    samples: Annotated[LatentDict, Socket("LATENT")],
-    filename_prefix: Annotated[str, Text()] = "latents/ComfyUI",
+    samples: LATENT,
+    filename_prefix: Annotated[str, Text(check=folders.output_prefix_problem)] = "latents/ComfyUI",
     prompt: Annotated[dict[str, Any] | None, Hidden("PROMPT")] = None,
     extra_pnginfo: Annotated[dict[str, Any] | None, Hidden("EXTRA_PNGINFO")] = None,
 ) -> NoOutputs:

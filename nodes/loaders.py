@@ -9,23 +9,19 @@ from typing import Annotated, Any
 import folders
 from diffusion.models.cache import MODEL_CACHE
 from diffusion.models.checkpoint import load_checkpoint
-from diffusion.models.controlnet import ControlNet, load_controlnet
+from diffusion.models.controlnet import load_controlnet
 from diffusion.models.lora import apply_lora
-from diffusion.models.model import UnetModel
 from diffusion.models.vae_loader import load_vae
-from diffusion.text.clip import Clip
-from diffusion.vae import Vae
-from graph.sockets import Socket
+from graph.fingerprint import file_fingerprint
 from graph.spec import Effects, Outputs, node
 from graph.widgets import Choices, Range
+from nodes.sockets import CLIP, CONTROL_NET, MODEL, VAE
 
-ModelValue = Annotated[UnetModel, Socket("MODEL")]
-ClipValue = Annotated[Clip, Socket("CLIP")]
-VaeValue = Annotated[Vae, Socket("VAE")]
-ControlNetValue = Annotated[ControlNet, Socket("CONTROL_NET")]
 LoraStrength = Annotated[float, Range(-100.0, 100.0, step=0.01)]
 
 EMBEDDING_EXTENSIONS = ("", ".safetensors", ".pt", ".bin")
+# Prompts name embeddings as `embedding:NAME`; no combo lists them, so the folder is declared here.
+folders.declare_reader("embeddings", "every text encoder (embedding:NAME in a prompt)")
 
 
 def _files(kind: str) -> Callable[[], list[str]]:
@@ -43,7 +39,7 @@ def _model_choices(kind: str) -> Choices:
 
 def _fingerprint(kind: str, input_name: str) -> Callable[[Mapping[str, Any]], str]:
     def fingerprint(values: Mapping[str, Any]) -> str:
-        return folders.stat_fingerprint(folders.model_path(kind, str(values[input_name])))
+        return file_fingerprint(folders.model_path(kind, str(values[input_name])))
 
     return fingerprint
 
@@ -61,9 +57,9 @@ def resolve_embedding(name: str) -> Path | None:
 
 
 class CheckpointOutputs(Outputs):
-    model: ModelValue
-    clip: ClipValue
-    vae: VaeValue
+    model: MODEL
+    clip: CLIP
+    vae: VAE
 
 
 @node(
@@ -83,7 +79,7 @@ def checkpoint_loader_simple(
 
 
 class VaeOutputs(Outputs):
-    vae: VaeValue
+    vae: VAE
 
 
 @node(
@@ -99,7 +95,7 @@ def vae_loader(vae_name: Annotated[str, _model_choices("vae")]) -> VaeOutputs:
 
 
 class ControlNetOutputs(Outputs):
-    control_net: ControlNetValue
+    control_net: CONTROL_NET
 
 
 @node(
@@ -118,8 +114,8 @@ def controlnet_loader(
 
 
 class LoraOutputs(Outputs):
-    model: ModelValue
-    clip: ClipValue
+    model: MODEL
+    clip: CLIP
 
 
 @node(
@@ -130,8 +126,8 @@ class LoraOutputs(Outputs):
     fingerprint=_fingerprint("loras", "lora_name"),
 )
 def lora_loader(
-    model: ModelValue,
-    clip: ClipValue,
+    model: MODEL,
+    clip: CLIP,
     lora_name: Annotated[str, _model_choices("loras")],
     strength_model: LoraStrength = 1.0,
     strength_clip: LoraStrength = 1.0,
@@ -146,7 +142,7 @@ def lora_loader(
 
 
 class ModelOutputs(Outputs):
-    model: ModelValue
+    model: MODEL
 
 
 @node(
@@ -156,7 +152,7 @@ class ModelOutputs(Outputs):
     fingerprint=_fingerprint("loras", "lora_name"),
 )
 def lora_loader_model_only(
-    model: ModelValue,
+    model: MODEL,
     lora_name: Annotated[str, _model_choices("loras")],
     strength_model: LoraStrength = 1.0,
 ) -> ModelOutputs:

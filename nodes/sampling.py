@@ -10,16 +10,12 @@ from diffusion.preview import preview_image
 from diffusion.sampling.ksampler import Progress, sample
 from diffusion.sampling.samplers import SAMPLER_NAMES
 from diffusion.sampling.schedulers import SCHEDULER_NAMES
-from diffusion.types import Conditioning, DiffusionModel
+from diffusion.types import DiffusionModel
 from graph import runtime
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Range, Seed
+from nodes.sockets import CONDITIONING, LATENT, MODEL, LatentDict
 
-LatentDict = dict[str, Any]
-ModelInput = Annotated[DiffusionModel, Socket("MODEL")]
-ConditioningInput = Annotated[Conditioning, Socket("CONDITIONING")]
-LatentInput = Annotated[LatentDict, Socket("LATENT")]
 Steps = Annotated[int, Range(1, 10000)]
 Cfg = Annotated[float, Range(0.0, 100.0, step=0.1, round=0.01)]
 SamplerName = Literal[
@@ -38,7 +34,7 @@ if get_args(SamplerName) != SAMPLER_NAMES or get_args(SchedulerName) != SCHEDULE
 
 
 class SampledLatent(Outputs):
-    latent: Annotated[LatentDict, Socket("LATENT")]
+    latent: LATENT
 
 
 def _progress_reporter(model: DiffusionModel) -> Any:
@@ -62,15 +58,15 @@ def _run(model: DiffusionModel, latent_image: LatentDict, **kwargs: Any) -> Samp
 @node("KSampler", category="sampling")
 def ksampler(
     *,
-    model: ModelInput,
+    model: MODEL,
     seed: Seed = 0,
     steps: Steps = 20,
     cfg: Cfg = 8.0,
     sampler_name: SamplerName = "euler",
     scheduler: SchedulerName = "simple",
-    positive: ConditioningInput,
-    negative: ConditioningInput,
-    latent_image: LatentInput,
+    positive: CONDITIONING,
+    negative: CONDITIONING,
+    latent_image: LATENT,
     denoise: Annotated[float, Range(0.0, 1.0, step=0.01)] = 1.0,
 ) -> SampledLatent:
     """Denoise a latent with a sampler and a noise schedule (denoise < 1 for img2img)."""
@@ -81,16 +77,16 @@ def ksampler(
 @node("KSamplerAdvanced", category="sampling", display_name="KSampler (Advanced)")
 def ksampler_advanced(
     *,
-    model: ModelInput,
+    model: MODEL,
     add_noise: Literal["enable", "disable"] = "enable",
     noise_seed: Seed = 0,
     steps: Steps = 20,
     cfg: Cfg = 8.0,
     sampler_name: SamplerName = "euler",
     scheduler: SchedulerName = "simple",
-    positive: ConditioningInput,
-    negative: ConditioningInput,
-    latent_image: LatentInput,
+    positive: CONDITIONING,
+    negative: CONDITIONING,
+    latent_image: LATENT,
     start_at_step: Annotated[int, Range(0, 10000)] = 0,
     end_at_step: Annotated[int, Range(0, 10000)] = 10000,
     return_with_leftover_noise: Literal["disable", "enable"] = "disable",

@@ -7,7 +7,8 @@ Entry points (import the submodule; importing this package stays cheap):
 * ``controlnet.load_controlnet(path, device=None, dtype=None) -> ControlNet``
 * ``lora.apply_lora(model, clip, path, strength_model, strength_clip) -> (UnetModel, Clip)``
 * ``cache.MODEL_CACHE.get(kind, path, loader)`` / ``MODEL_CACHE.free()``
-* ``files.read_state_dict(path)`` (content-sniffed, validated, memory-mapped) and ``files.file_fingerprint``
+* ``files.read_state_dict(path)`` (content-sniffed, validated, memory-mapped); files are identified by
+  ``graph.fingerprint.file_fingerprint`` and cached under ``graph.memory``'s budgets
 """
 
 import os

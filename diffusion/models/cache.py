@@ -1,4 +1,4 @@
-"""Loaded models, cached by file fingerprint, least-recently-used first out.
+"""Loaded models, cached by file fingerprint, evicted by the memory governor (graph/memory.py) by cost.
 
 A file replaced on disk gets a new fingerprint (inode, size, mtime), so the next request loads it
 again and the stale entry ages out. A load that runs out of memory frees every other entry and is
@@ -8,17 +8,17 @@ retried once. ``free()`` is the ``/free`` route's unload.
 from __future__ import annotations
 
 import logging
-import os
-import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
 from diffusion import devices
-from diffusion.models.files import file_fingerprint
+from graph.fingerprint import file_fingerprint
+from graph.memory import GOVERNOR, HOST, MemoryGovernor, host_memory_bytes, pool_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,23 +39,32 @@ def _modules(value: Any) -> list[torch.nn.Module]:
     return found
 
 
+def pool_sizes(value: Any) -> dict[str, int]:
+    """Bytes held by the parameters and buffers of every module inside ``value``, per memory pool (device)."""
+    sizes: dict[str, int] = {}
+    for module in _modules(value):
+        for tensor in (*module.parameters(), *module.buffers()):
+            pool = pool_of(tensor.device)
+            sizes[pool] = sizes.get(pool, 0) + tensor.numel() * tensor.element_size()
+    return sizes
+
+
 def size_in_bytes(value: Any) -> int:
     """Bytes held by the parameters and buffers of every module inside ``value``."""
-    total = 0
-    for module in _modules(value):
-        total += sum(t.numel() * t.element_size() for t in module.parameters())
-        total += sum(t.numel() * t.element_size() for t in module.buffers())
-    return total
+    return sum(pool_sizes(value).values())
 
 
 class ModelCache:
-    """An LRU of loaded models keyed by (kind, file fingerprint, options), bounded in bytes and count."""
+    """Loaded models keyed by (kind, file fingerprint, options), charged to the memory governor.
 
-    def __init__(self, max_bytes: int | None = None, max_items: int = 6) -> None:
-        self.max_bytes = max_bytes
+    The governor (``graph.memory.GOVERNOR`` by default, shared with the output cache of the server and the CLI)
+    evicts by cost across both caches; a load's cost is the seconds it took. ``max_items`` caps the count.
+    """
+
+    def __init__(self, max_items: int = 6, *, governor: MemoryGovernor | None = None) -> None:
         self.max_items = max_items
+        self.governor = GOVERNOR if governor is None else governor
         self._entries: OrderedDict[tuple[str, ...], tuple[Any, int]] = OrderedDict()
-        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,43 +78,50 @@ class ModelCache:
         """The cached value for this file's current content, loading (and evicting) as needed."""
         path = Path(path)
         key = (kind, file_fingerprint(path), *options)
-        with self._lock:
+        with self.governor.lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
+                self.governor.touch(self, key)
                 value: T = self._entries[key][0]
                 return value
+            started = time.perf_counter()
             value = devices.retry_after_oom(lambda: load(path), self.free)
-            size = size_in_bytes(value)
-            self._entries[key] = (value, size)
-            self._shrink(keep=key)
+            sizes = pool_sizes(value)
+            while len(self._entries) >= self.max_items:
+                oldest = next(iter(self._entries))
+                self.governor.release(self, oldest)
+                self.evict(oldest)
+            if self.governor.admit(self, key, sizes, time.perf_counter() - started):
+                self._entries[key] = (value, sum(sizes.values()))
+            else:  # larger than the whole budget: used once, not kept
+                log.warning("%s %s is larger than the memory budget; it is not cached", kind, path.name)
             return value
 
-    def _shrink(self, keep: tuple[str, ...]) -> None:
-        while len(self._entries) > 1 and (
-            len(self._entries) > self.max_items or (self.max_bytes is not None and self.bytes_used > self.max_bytes)
-        ):
-            oldest = next(iter(self._entries))
-            if oldest == keep:
-                break
-            log.info("unloading %s %s", oldest[0], oldest[1])
-            del self._entries[oldest]
+    def evict(self, key: Hashable) -> None:
+        """Called by the governor (under its lock) to make room."""
+        entry = self._entries.pop(key, None)  # type: ignore[call-overload]
+        if entry is not None:
+            log.info("unloading %s", key[1] if isinstance(key, tuple) else key)
 
     def free(self) -> None:
         """Drop every cached model (the references held elsewhere keep theirs alive) and empty the allocator."""
-        with self._lock:
+        with self.governor.lock:
+            self.governor.release_all(self)
             self._entries.clear()
         devices.empty_cache()
 
 
-def _default_budget() -> int | None:
-    """80% of GPU memory, or half of the machine's RAM when models live on the CPU."""
-    if devices.default_device().type == "cuda":
-        return int(torch.cuda.get_device_properties(0).total_memory * 0.8)
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.5)
-    except (ValueError, OSError, AttributeError):
-        return None
+def _device_budget(pool: str) -> int | None:
+    """Half of the machine's RAM for host memory; 80% of a GPU's memory for its pool."""
+    if pool == HOST:
+        total = host_memory_bytes()
+        return None if total is None else int(total * 0.5)
+    if pool.startswith("cuda") and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(torch.device(pool)).total_memory * 0.8)
+    return None
 
+
+GOVERNOR.set_default_budget(_device_budget)
 
 #: The process-wide cache the loader nodes use.
-MODEL_CACHE = ModelCache(max_bytes=_default_budget())
+MODEL_CACHE = ModelCache()

@@ -19,7 +19,7 @@ from diffusion import devices
 from diffusion.models import architectures as arch
 from diffusion.models.convert import CheckpointKeyError, ComponentKind, from_ldm
 from diffusion.models.files import MappedTensors, read_state_dict
-from diffusion.models.model import UnetModel, training_alphas_cumprod
+from diffusion.models.model import UnetModel, UnknownVariant, model_variant, training_alphas_cumprod
 from diffusion.text.clip import Clip, TextEncoder
 from diffusion.text.tokenizer import END_TOKEN
 from diffusion.types import Family, PredictionType
@@ -194,18 +194,24 @@ def load_state_checkpoint(
     _assign("vae", vae_module, state, vae_config, VAE_PREFIX, used, device=device,
             dtype=devices.vae_dtype(device), source=source)  # fmt: skip
     _check_leftovers(state, used, source)
+    latent_channels = int(vae_config["latent_channels"])
+    try:
+        variant = model_variant(int(unet_config["in_channels"]), latent_channels)
+    except UnknownVariant as exc:
+        raise arch.UnknownModelLayout(f"{source}: {exc}") from exc
     model = UnetModel(
         unet=unet,
         family=family,
         prediction_type=detect_prediction(family, state),
         alphas_cumprod=training_alphas_cumprod(config["schedule"]),
         latent_scale_factor=float(config["latent_scale_factor"]),
-        latent_channels=int(unet_config["in_channels"]),
+        latent_channels=latent_channels,
+        variant=variant,
         source=source,
     )
     vae = Vae(
         module=vae_module,
-        latent_channels=int(vae_config["latent_channels"]),
+        latent_channels=latent_channels,
         scaling_factor=float(vae_config["scaling_factor"]),
         source=source,
     )

@@ -12,7 +12,7 @@ from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from diffusion import devices
 from diffusion.models import architectures as arch
-from diffusion.models.model import UnetModel, training_alphas_cumprod
+from diffusion.models.model import UnetModel, UnknownVariant, model_variant, training_alphas_cumprod
 from diffusion.text.clip import Clip, TextEncoder
 from diffusion.text.tokenizer import END_TOKEN
 from diffusion.types import Family, PredictionType
@@ -74,14 +74,20 @@ def load_diffusers_folder(
     if scheduler.is_file() and _json(scheduler).get("prediction_type") == "v_prediction":
         prediction = "v_prediction"
     vae_config = _json(folder / "vae" / "config.json")
+    latent_channels = int(vae_config.get("latent_channels", 4))
+    try:
+        variant = model_variant(int(unet_config.get("in_channels", 4)), latent_channels)
+    except UnknownVariant as exc:
+        raise arch.UnknownModelLayout(f"{folder}: {exc}") from exc
     model = UnetModel(
         unet=unet,
         family=family,
         prediction_type=prediction,
         alphas_cumprod=training_alphas_cumprod(config["schedule"]),
         latent_scale_factor=float(config["latent_scale_factor"]),
-        latent_channels=int(unet_config.get("in_channels", 4)),
+        latent_channels=latent_channels,
+        variant=variant,
         source=str(folder),
     )
-    vae = Vae(vae_module, int(vae_config.get("latent_channels", 4)), source=str(folder))
+    vae = Vae(vae_module, latent_channels, source=str(folder))
     return model, Clip(family=family, encoders=tuple(encoders)), vae

@@ -188,10 +188,3 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if kind == "safetensors":
         return read_safetensors(path)
     return read_torch_file(path)
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """A cheap identity of a file's current content: resolved path, inode, size and mtime (ns)."""
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return f"{resolved}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"

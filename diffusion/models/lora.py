@@ -22,11 +22,12 @@ from typing import Any
 import torch
 
 from diffusion.models.architectures import text_state_key
-from diffusion.models.files import file_fingerprint, read_state_dict
+from diffusion.models.files import read_state_dict
 from diffusion.models.ldm_keys import unet_key_to_ldm
 from diffusion.models.model import UnetModel
 from diffusion.models.patches import LowRankDelta, WeightPatch
 from diffusion.text.clip import Clip
+from graph.fingerprint import file_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,32 @@ from typing import Any
 
 import torch
 
+from diffusion.models.model_options import NO_OPTIONS, ModelOptions, hooks_installed
 from diffusion.models.patches import WeightPatch, applied
-from diffusion.types import Family, PredictionType
+from diffusion.types import Family, ModelVariant, PredictionType
+
+
+class UnknownVariant(ValueError):
+    """A UNet whose input channels fit no known layout for its latent space."""
+
+
+def model_variant(unet_in_channels: int, latent_channels: int) -> ModelVariant:
+    """The variant a UNet is from its input-channel count (ComfyUI's rule: 8 → InstructPix2Pix, 9 → inpainting).
+
+    The latent channel count comes from the VAE/family; the rest of the UNet's input is concat conditioning:
+    ``latent_channels`` more for an InstructPix2Pix image latent, ``1 + latent_channels`` for inpainting.
+    """
+    extra = unet_in_channels - latent_channels
+    if extra == 0:
+        return "base"
+    if extra == latent_channels:
+        return "instructpix2pix"
+    if extra == latent_channels + 1:
+        return "inpaint"
+    raise UnknownVariant(
+        f"UNet with {unet_in_channels} input channels for {latent_channels}-channel latents: expected "
+        f"{latent_channels} (plain), {2 * latent_channels} (InstructPix2Pix) or {2 * latent_channels + 1} (inpainting)"
+    )
 
 
 def training_alphas_cumprod(schedule: Mapping[str, Any]) -> torch.Tensor:
@@ -34,10 +58,14 @@ class UnetModel:
     alphas_cumprod: torch.Tensor
     latent_scale_factor: float
     latent_channels: int
+    #: What the UNet's input channels beyond ``latent_channels`` carry (see :func:`model_variant`).
+    variant: ModelVariant = "base"
     patches: tuple[WeightPatch, ...] = ()
     #: Where it came from (file fingerprint) — for cache keys and messages.
     source: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Sampling-time patches (FreeU, RescaleCFG, ModelSamplingDiscrete, ...): no weights are copied.
+    options: ModelOptions = NO_OPTIONS
 
     def unet_for_sampling(self) -> AbstractContextManager[torch.nn.Module]:
         """The diffusers UNet with this value's patches applied; base weights restored on exit."""
@@ -45,12 +73,17 @@ class UnetModel:
 
     @contextmanager
     def _applied(self) -> Iterator[torch.nn.Module]:
-        with applied(self.unet, self.patches) as module:
+        # ``applied`` holds the module lock for the whole block, so hooks never leak into another job.
+        with applied(self.unet, self.patches) as module, hooks_installed(module, self.options.unet_hooks):
             yield module
 
     def with_patches(self, patches: tuple[WeightPatch, ...]) -> UnetModel:
         """A new MODEL value sharing the base UNet, with ``patches`` added to this value's."""
         return replace(self, patches=self.patches + patches)
+
+    def with_options(self, options: ModelOptions) -> UnetModel:
+        """A new MODEL value sharing the base UNet and weight patches, with other sampling-time options."""
+        return replace(self, options=options)
 
     @property
     def device(self) -> torch.device:

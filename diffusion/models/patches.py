@@ -23,11 +23,15 @@ class LowRankDelta:
     down: torch.Tensor  # [rank, in] (or conv [rank, in, kh, kw])
     scale: float  # alpha / rank
 
-    def delta(self, shape: torch.Size) -> torch.Tensor:
-        """The full-rank update in float32, shaped like the target weight."""
+    def product(self, shape: torch.Size) -> torch.Tensor:
+        """``up @ down`` in float32, shaped like the target weight (unscaled)."""
         up = self.up.float().flatten(start_dim=1)
         down = self.down.float().flatten(start_dim=1)
-        return (up @ down).reshape(shape) * self.scale
+        return (up @ down).reshape(shape)
+
+    def delta(self, shape: torch.Size) -> torch.Tensor:
+        """The full-rank update in float32, shaped like the target weight."""
+        return self.product(shape) * self.scale
 
 
 @dataclass(frozen=True)
@@ -43,17 +47,21 @@ _apply_lock = threading.RLock()
 
 
 def patched_tensors(module: torch.nn.Module, patches: tuple[WeightPatch, ...]) -> dict[str, torch.Tensor]:
-    """The patched value of every targeted parameter (computed in float32, cast back)."""
+    """The patched value of every targeted parameter, computed as ComfyUI does so results match bit for bit:
+    the weight in float32, then each patch in the order it was applied added in place as
+    ``(strength · alpha/rank) · (up @ down)`` (the two scalars multiplied first, in double precision: scaling
+    the product by each in turn rounds twice and drifts at strengths other than 1), then cast back."""
     params = dict(module.named_parameters())
-    sums: dict[str, torch.Tensor] = {}
+    weights: dict[str, torch.Tensor] = {}
     for patch in patches:
         if patch.strength == 0.0:
             continue
         base = params[patch.name]
-        total = sums.get(patch.name)
-        update = patch.delta.delta(base.shape).to(base.device) * patch.strength
-        sums[patch.name] = update if total is None else total + update
-    return {name: (params[name].detach().float() + d).to(params[name].dtype) for name, d in sums.items()}
+        weight = weights.get(patch.name)
+        if weight is None:
+            weight = weights[patch.name] = base.detach().float().clone()
+        weight += (patch.strength * patch.delta.scale) * patch.delta.product(base.shape).to(base.device)
+    return {name: w.to(params[name].dtype) for name, w in weights.items()}
 
 
 @contextmanager

@@ -114,11 +114,15 @@ def _vae_config(family: Family) -> dict[str, Any]:
     return config
 
 
-def build_tiny(family: Family, seed: int = 0, *, v_prediction: bool = False) -> TinyModel:
-    """Build tiny random modules of ``family`` and their LDM-layout state dict."""
+def build_tiny(family: Family, seed: int = 0, *, v_prediction: bool = False, in_channels: int = 4) -> TinyModel:
+    """Build tiny random modules of ``family`` and their LDM-layout state dict.
+
+    ``in_channels`` 8 makes an InstructPix2Pix UNet, 9 an inpainting UNet (latent + concat conditioning).
+    """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     unet_config, vae_config = _unet_config(family), _vae_config(family)
+    unet_config["in_channels"] = in_channels
     unet, vae = build_unet(unet_config, empty=False), build_vae(vae_config, empty=False)
     encoders_spec = family_config(family)["text_encoders"]
     encoders = []

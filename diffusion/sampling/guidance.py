@@ -9,6 +9,8 @@ Semantics follow ComfyUI (behaviour, not code):
   cross-attention contexts of different lengths are tiled to their least common multiple (softmax over
   repeated keys is unchanged);
 * CFG: ``uncond + (cond − uncond)·cfg`` (Ho & Salimans 2022, arXiv:2207.12598); cfg = 1 skips the negative;
+* InstructPix2Pix / inpainting models: each entry's concat channels (diffusion/sampling/concat.py) are appended
+  to the scaled UNet input, cropped to the entry's area;
 * ControlNet residuals (Zhang et al. 2023, arXiv:2302.05543) are summed over the hint chain, scaled by
   strength, active only between ``start_percent`` and ``end_percent`` of the σ range.
 """
@@ -16,30 +18,67 @@ Semantics follow ComfyUI (behaviour, not code):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from diffusion.models.model_options import (
+    NO_OPTIONS,
+    CfgArgs,
+    ModelOptions,
+    PostCfgArgs,
+    UnetHook,
+    hooks_installed,
+    unet_call,
+)
+from diffusion.sampling.concat import ConcatSource, check_entries, concat_for, unet_variant
+from diffusion.sampling.cond_regions import resolve_region
 from diffusion.sampling.latent_ops import center_crop, resize
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.types import Conditioning, ConditioningEntry, ControlHint
 
-_FEATHER_CELLS = 8
+_EMPTY = 1e-37
 
 
 @dataclass
 class _Entry:
-    """One conditioning entry resolved against the latent: area in cells, weight map, model inputs."""
+    """One conditioning entry resolved against the latent: slot, area in cells, weight map, model inputs."""
 
-    is_uncond: bool
+    slot: int
     area: tuple[int, int, int, int]  # (h, w, y, x) in latent cells
-    mult: torch.Tensor  # [1, 1, h, w]
+    mult: torch.Tensor  # [1 or B, 1, h, w]
     cross_attn: torch.Tensor
     pooled: torch.Tensor | None
     time_ids: torch.Tensor | None
     control: ControlHint | None
+    #: (σ_start, σ_end): the entry is evaluated only for σ_end ≤ σ ≤ σ_start (ConditioningSetTimestepRange).
+    sigma_range: tuple[float, float] | None = None
+    #: Extra UNet input channels (InstructPix2Pix image, inpainting mask + image), whole latent, or None.
+    concat: torch.Tensor | None = None
+
+    @property
+    def is_uncond(self) -> bool:
+        return self.slot == 1
+
+    def active(self, sigma: float) -> bool:
+        if self.sigma_range is None:
+            return True
+        start, end = self.sigma_range
+        return end <= sigma <= start
+
+
+@dataclass(frozen=True)
+class SlotPrediction:
+    """A slot's raw model output averaged over its entries, and the weight that covered each cell."""
+
+    raw: torch.Tensor
+    count: torch.Tensor
+
+    @property
+    def covered(self) -> bool:
+        return bool((self.count > _EMPTY).all())
 
 
 def repeat_to_batch(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -50,39 +89,6 @@ def repeat_to_batch(t: torch.Tensor, n: int) -> torch.Tensor:
         reps = math.ceil(n / t.shape[0])
         return t.repeat(reps, *([1] * (t.ndim - 1)))[:n]
     return t
-
-
-def _area_in_cells(entry: ConditioningEntry, latent_hw: tuple[int, int], downscale: int
-                   ) -> tuple[int, int, int, int]:
-    lh, lw = latent_hw
-    if entry.area is None:
-        return (lh, lw, 0, 0)
-    height, width, y, x = entry.area
-    h, w, y0, x0 = height // downscale, width // downscale, y // downscale, x // downscale
-    h, w = min(h, lh - y0), min(w, lw - x0)
-    if h <= 0 or w <= 0:
-        raise ValueError(
-            f"conditioning area: expected an area overlapping the {lw * downscale}x{lh * downscale} image, "
-            f"received (height, width, y, x) = {entry.area}"
-        )
-    return (h, w, y0, x0)
-
-
-def _area_weights(area: tuple[int, int, int, int], latent_hw: tuple[int, int], strength: float,
-                  has_area: bool) -> torch.Tensor:
-    h, w, y, x = area
-    mult = torch.full((1, 1, h, w), float(strength))
-    if not has_area:
-        return mult
-    for dim, (size, offset, full) in enumerate(((h, y, latent_hw[0]), (w, x, latent_hw[1]))):
-        ramp_len = min(_FEATHER_CELLS, size // 4)
-        for t in range(ramp_len):
-            factor = (1.0 / ramp_len) * (t + 1)
-            if offset != 0:
-                mult.narrow(dim + 2, t, 1).mul_(factor)
-            if size + offset < full:
-                mult.narrow(dim + 2, size - 1 - t, 1).mul_(factor)
-    return mult
 
 
 def _sdxl_time_ids(entry: ConditioningEntry, latent_hw: tuple[int, int], downscale: int, refiner: bool,
@@ -112,16 +118,15 @@ def _resolve_apply_to_uncond(positive: Conditioning, negative: Conditioning) -> 
     return out
 
 
-class CFGDenoiser:
-    """D(x; σ) for a UNet with positive/negative conditioning, CFG scale, areas and ControlNet."""
+class CondPredictor:
+    """Evaluates the UNet for several conditioning lists ("slots") at once: areas, masks, timestep ranges,
+    batching of compatible entries and ControlNet. Guiders combine the slots' predictions."""
 
     def __init__(
         self,
         unet: torch.nn.Module,
         model_sampling: ModelSampling,
-        positive: Conditioning,
-        negative: Conditioning,
-        cfg: float,
+        slots: Sequence[Conditioning],
         *,
         latent_shape: torch.Size,
         dtype: torch.dtype,
@@ -129,43 +134,53 @@ class CFGDenoiser:
         refiner: bool = False,
         downscale: int = 8,
         interrupt: Callable[[], None] | None = None,
+        concat: ConcatSource | None = None,
+        slot_names: Sequence[str] = ("positive", "negative"),
     ) -> None:
-        if not positive:
-            raise ValueError("positive: expected at least one conditioning entry, received an empty list")
         self.unet = unet
         self.ms = model_sampling
-        self.cfg = float(cfg)
         self.dtype = dtype
         self.device = device
         self.interrupt = interrupt
-        self.skip_uncond = math.isclose(self.cfg, 1.0)
-        if not self.skip_uncond and not negative:
-            raise ValueError("negative: expected at least one conditioning entry when cfg != 1, received none")
-        negative = _resolve_apply_to_uncond(positive, negative)
+        self.n_slots = len(slots)
         latent_hw = (int(latent_shape[2]), int(latent_shape[3]))
         self.needs_added = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
-        entries = [(e, False) for e in positive] + ([] if self.skip_uncond else [(e, True) for e in negative])
+        self.latent_shape = latent_shape
+        self.variant = unet_variant(unet, int(latent_shape[1]))
+        names = [slot_names[i] if i < len(slot_names) else f"conditioning {i + 1}" for i in range(len(slots))]
+        check_entries(self.variant, [(names[i], e) for i, c in enumerate(slots) for e in c], int(latent_shape[1]))
+        self.concat_source = concat or ConcatSource()
         self.entries: list[_Entry] = []
-        for entry, is_uncond in entries:
-            area = _area_in_cells(entry, latent_hw, downscale)
-            time_ids = None
-            if self.needs_added:
-                if entry.pooled_output is None:
-                    raise ValueError("conditioning: this model (SDXL) needs pooled_output, received None")
-                time_ids = torch.tensor([_sdxl_time_ids(entry, latent_hw, downscale, refiner, is_uncond)],
-                                        dtype=torch.float32)
-            self.entries.append(_Entry(
-                is_uncond=is_uncond, area=area,
-                mult=_area_weights(area, latent_hw, entry.strength, entry.area is not None).to(device),
-                cross_attn=entry.cross_attn.to(device, dtype), pooled=(
-                    entry.pooled_output.to(device, dtype) if entry.pooled_output is not None else None),
-                time_ids=time_ids, control=entry.control,
-            ))
+        for slot, conditioning in enumerate(slots):
+            for entry in conditioning:
+                self.entries.append(self._resolve(entry, slot, latent_hw, downscale, refiner))
         self.batches = self._plan_batches()
         self._hint_cache: dict[tuple[int, int, int], torch.Tensor] = {}
 
+    def _resolve(self, entry: ConditioningEntry, slot: int, latent_hw: tuple[int, int], downscale: int,
+                 refiner: bool) -> _Entry:
+        region = resolve_region(entry, latent_hw, downscale)
+        time_ids = None
+        if self.needs_added:
+            if entry.pooled_output is None:
+                raise ValueError("conditioning: this model (SDXL) needs pooled_output, received None")
+            time_ids = torch.tensor([_sdxl_time_ids(entry, latent_hw, downscale, refiner, slot == 1)],
+                                    dtype=torch.float32)
+        sigma_range = None
+        if entry.timestep_range is not None:
+            start, end = entry.timestep_range
+            sigma_range = (self.ms.percent_to_sigma(start), self.ms.percent_to_sigma(end))
+        extra = concat_for(entry, self.variant, self.latent_shape, self.concat_source)
+        return _Entry(
+            slot=slot, area=region.area, mult=region.mult.to(self.device),
+            concat=None if extra is None else extra.to(self.device, self.dtype),
+            cross_attn=entry.cross_attn.to(self.device, self.dtype),
+            pooled=entry.pooled_output.to(self.device, self.dtype) if entry.pooled_output is not None else None,
+            time_ids=time_ids, control=entry.control, sigma_range=sigma_range,
+        )
+
     def _plan_batches(self) -> list[list[_Entry]]:
-        """Group entries that can share one UNet call: same area size and ControlNet chain; negatives first."""
+        """Group entries that can share one UNet call: same area size and ControlNet chain; later slots first."""
         pending = list(self.entries)
         batches: list[list[_Entry]] = []
         while pending:
@@ -178,35 +193,33 @@ class CFGDenoiser:
             pending = [e for e in pending if all(e is not g for g in group)]
         return batches
 
-    # --- model evaluation ---------------------------------------------------------------------------------
-
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def predict(self, x: torch.Tensor, sigma: torch.Tensor, slots: Sequence[int] | None = None
+                ) -> list[SlotPrediction]:
+        """Raw outputs per slot (all slots, or only ``slots``; the others come back empty)."""
         if self.interrupt is not None:
             self.interrupt()
-        sums = {False: torch.zeros_like(x), True: torch.zeros_like(x)}
-        counts = {False: torch.full_like(x, 1e-37), True: torch.full_like(x, 1e-37)}
-        for group in self.batches:
+        wanted = set(range(self.n_slots)) if slots is None else set(slots)
+        sums = [torch.zeros_like(x) for _ in range(self.n_slots)]
+        counts = [torch.full_like(x, _EMPTY) for _ in range(self.n_slots)]
+        s = float(sigma)
+        for planned in self.batches:
+            group = [e for e in planned if e.slot in wanted and e.active(s)]
+            if not group:
+                continue
             outputs = self._run_group(group, x, sigma)
             for entry, out in zip(group, outputs, strict=True):
                 h, w, y, x0 = entry.area
-                sums[entry.is_uncond][:, :, y:y + h, x0:x0 + w] += out * entry.mult
-                counts[entry.is_uncond][:, :, y:y + h, x0:x0 + w] += entry.mult
-        cond = sums[False] / counts[False]
-        if self.skip_uncond:
-            return self._denoised(sigma, cond, x, counts[False])
-        uncond = sums[True] / counts[True]
-        if bool((counts[False] > 1e-37).all()) and bool((counts[True] > 1e-37).all()):
-            # Guidance on the raw prediction: bit-identical to diffusers' pipelines for plain prompts.
-            return self.ms.calculate_denoised(sigma, uncond + (cond - uncond) * self.cfg, x)
-        cond_d = self._denoised(sigma, cond, x, counts[False])
-        uncond_d = self._denoised(sigma, uncond, x, counts[True])
-        return uncond_d + (cond_d - uncond_d) * self.cfg
+                mult = repeat_to_batch(entry.mult, x.shape[0])
+                sums[entry.slot][:, :, y:y + h, x0:x0 + w] += out * mult
+                counts[entry.slot][:, :, y:y + h, x0:x0 + w] += mult
+        return [SlotPrediction(sums[i] / counts[i], counts[i]) for i in range(self.n_slots)]
 
-    def _denoised(self, sigma: torch.Tensor, out: torch.Tensor, x: torch.Tensor, count: torch.Tensor
-                  ) -> torch.Tensor:
-        denoised = self.ms.calculate_denoised(sigma, out, x)
-        # Cells no entry covers predict 0, as in the reference implementation.
-        return torch.where(count > 1e-37, denoised, torch.zeros_like(denoised))
+    def denoised(self, sigma: torch.Tensor, prediction: SlotPrediction, x: torch.Tensor) -> torch.Tensor:
+        """The x0 estimate of one slot; cells no entry covers predict 0, as in the reference implementation."""
+        denoised = self.ms.calculate_denoised(sigma, prediction.raw, x)
+        return torch.where(prediction.count > _EMPTY, denoised, torch.zeros_like(denoised))
+
+    # --- model evaluation ---------------------------------------------------------------------------------
 
     def _run_group(self, group: list[_Entry], x: torch.Tensor, sigma: torch.Tensor) -> list[torch.Tensor]:
         batch = x.shape[0]
@@ -229,7 +242,13 @@ class CFGDenoiser:
             if residuals is not None:
                 kwargs["down_block_additional_residuals"] = residuals[0]
                 kwargs["mid_block_additional_residual"] = residuals[1]
-        out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
+        if group[0].concat is not None:
+            # After the ControlNet: it sees the plain latent, the UNet the latent plus the concat channels.
+            parts = [e.concat[:, :, e.area[2]:e.area[2] + h, e.area[3]:e.area[3] + w] for e in group
+                     if e.concat is not None]
+            x_in = torch.cat([x_in, torch.cat(parts)], dim=1)
+        with unet_call(float(sigma), tuple(e.slot for e in group)):
+            out = self.unet(x_in, t, return_dict=False, **kwargs)[0]
         return list(out.float().chunk(len(group)))
 
     def _context(self, group: list[_Entry], batch: int) -> torch.Tensor:
@@ -289,3 +308,84 @@ def controlnet_module(value: Any) -> torch.nn.Module:
         if isinstance(inner, torch.nn.Module):
             return inner
     raise TypeError(f"control_net: expected a ControlNetModel or a wrapper with .model, received {type(value)}")
+
+
+class CFGDenoiser:
+    """D(x; σ) with classifier-free guidance over a positive and a negative conditioning list, plus the
+    MODEL's CFG patches (RescaleCFG replaces the combination; PAG and the like run after it)."""
+
+    def __init__(
+        self,
+        unet: torch.nn.Module,
+        model_sampling: ModelSampling,
+        positive: Conditioning,
+        negative: Conditioning | None,
+        cfg: float,
+        *,
+        latent_shape: torch.Size,
+        dtype: torch.dtype,
+        device: torch.device,
+        refiner: bool = False,
+        downscale: int = 8,
+        interrupt: Callable[[], None] | None = None,
+        options: ModelOptions = NO_OPTIONS,
+        concat: ConcatSource | None = None,
+    ) -> None:
+        if not positive:
+            raise ValueError("positive: expected at least one conditioning entry, received an empty list")
+        self.cfg = float(cfg)
+        self.options = options
+        # cfg = 1 never evaluates the negative (ComfyUI's "cfg1 optimization"); BasicGuider has none at all.
+        self.skip_uncond = negative is None or math.isclose(self.cfg, 1.0)
+        if not self.skip_uncond and not negative:
+            raise ValueError("negative: expected at least one conditioning entry when cfg != 1, received none")
+        slots: list[Conditioning] = [positive]
+        if not self.skip_uncond and negative is not None:
+            slots.append(_resolve_apply_to_uncond(positive, negative))
+        self.predictor = CondPredictor(unet, model_sampling, slots, latent_shape=latent_shape, dtype=dtype,
+                                       device=device, refiner=refiner, downscale=downscale, interrupt=interrupt,
+                                       concat=concat)
+        self.ms = model_sampling
+        self.unet = unet
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        p = self.predictor
+        preds = p.predict(x, sigma)
+        cond = preds[0]
+        cond_d = p.denoised(sigma, cond, x)
+        if self.skip_uncond:
+            uncond_d = torch.zeros_like(x)
+            if self.options.cfg_function is None:
+                result = cond_d
+            else:
+                result = self.options.cfg_function(CfgArgs(x, sigma, cond_d, uncond_d, self.cfg))
+        else:
+            uncond = preds[1]
+            uncond_d = p.denoised(sigma, uncond, x)
+            if self.options.cfg_function is not None:
+                result = self.options.cfg_function(CfgArgs(x, sigma, cond_d, uncond_d, self.cfg))
+            elif cond.covered and uncond.covered:
+                # Guidance on the raw prediction: bit-identical to diffusers' pipelines for plain prompts.
+                result = self.ms.calculate_denoised(sigma, uncond.raw + (cond.raw - uncond.raw) * self.cfg, x)
+            else:
+                result = uncond_d + (cond_d - uncond_d) * self.cfg
+        for post in self.options.post_cfg:
+            result = post(PostCfgArgs(x, sigma, result, cond_d, self._predict_with(x, sigma),
+                                      None if self.skip_uncond else uncond_d, self._predict_uncond(sigma)))
+        return result
+
+    def _predict_uncond(self, sigma: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        if self.skip_uncond:
+            return None
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return self.predictor.denoised(sigma, self.predictor.predict(x, sigma, slots=[1])[1], x)
+
+        return predict
+
+    def _predict_with(self, x: torch.Tensor, sigma: torch.Tensor) -> Callable[[Sequence[UnetHook]], torch.Tensor]:
+        def predict(hooks: Sequence[UnetHook]) -> torch.Tensor:
+            with hooks_installed(self.unet, hooks):
+                return self.predictor.denoised(sigma, self.predictor.predict(x, sigma, slots=[0])[0], x)
+
+        return predict

@@ -3,69 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from diffusion.sampling.guidance import CFGDenoiser
-from diffusion.sampling.model_sampling import ModelSampling
-from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler, prepare_noise
-from diffusion.sampling.samplers import Denoiser, StepCallback, get_sampler
+from diffusion.sampling.custom_values import SamplerChoice
+from diffusion.sampling.guiders import (
+    CFGGuider,
+    Progress,
+    ProgressCallback,
+    model_sampling_for,
+    prepare_mask,
+    sample_with_guider,
+)
+from diffusion.sampling.noise import prepare_noise
+from diffusion.sampling.samplers import get_sampler
 from diffusion.sampling.schedulers import ksampler_sigmas
 from diffusion.types import Conditioning, DiffusionModel
 
 Latent = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Progress:
-    """Per-step progress: ``denoised`` is the current x0 estimate in the model's (scaled) latent space."""
-
-    step: int
-    total_steps: int
-    denoised: torch.Tensor
+__all__ = ["Latent", "Progress", "ProgressCallback", "check_latent", "model_sampling_for", "prepare_mask",
+           "sample"]
 
 
-ProgressCallback = Callable[[Progress], None]
-
-
-def model_sampling_for(model: DiffusionModel) -> ModelSampling:
-    """The σ table of a MODEL value (1000 entries: cheap to rebuild per job)."""
-    return ModelSampling(model.alphas_cumprod, model.prediction_type)
-
-
-def prepare_mask(mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """A noise mask ``[B?, H, W]`` at any resolution → ``[B, C, h, w]`` by bilinear resize and repetition."""
-    m = mask.float().reshape(-1, 1, mask.shape[-2], mask.shape[-1])
-    m = F.interpolate(m, size=(int(shape[2]), int(shape[3])), mode="bilinear")
-    m = m.repeat(1, int(shape[1]), 1, 1)
-    if m.shape[0] < shape[0]:
-        m = m.repeat(-(-int(shape[0]) // m.shape[0]), 1, 1, 1)
-    return m[: int(shape[0])]
-
-
-class _InpaintDenoiser:
-    """Keeps the unmasked region on the noised original each step and in the prediction."""
-
-    def __init__(self, inner: Denoiser, mask: torch.Tensor, latent: torch.Tensor, noise: torch.Tensor,
-                 ms: ModelSampling) -> None:
-        self.inner = inner
-        self.mask = mask
-        self.keep = 1.0 - mask
-        self.latent = latent
-        self.noise = noise
-        self.ms = ms
-
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        original = self.ms.noise_scaling(sigma, self.noise, self.latent)
-        x = x * self.mask + original * self.keep
-        out = self.inner(x, sigma)
-        return out * self.mask + self.latent * self.keep
-
-
-def _check_latent(latent: Latent, model: DiffusionModel) -> torch.Tensor:
+def check_latent(latent: Latent, model: DiffusionModel) -> torch.Tensor:
+    """The samples of a LATENT input as float32 CPU, an empty latent re-made with the model's channels."""
     samples = latent.get("samples") if isinstance(latent, dict) else None
     if not isinstance(samples, torch.Tensor) or samples.ndim != 4:
         shape = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
@@ -102,7 +65,7 @@ def sample(
 ) -> Latent:
     """KSampler / KSamplerAdvanced: denoise ``latent`` and return a new LATENT dict."""
     spec = get_sampler(sampler_name)
-    latent_image = _check_latent(latent, model)
+    latent_image = check_latent(latent, model)
     if add_noise:
         noise = prepare_noise(latent_image, seed, latent.get("batch_index"))
     else:
@@ -123,62 +86,9 @@ def sample(
     if len(sigmas) == 0:
         out["samples"] = latent_image
         return out
-    out["samples"] = run_sampler(
-        model, ms, spec.name, sigmas, noise, latent_image, positive, negative, cfg, seed,
-        noise_mask=latent.get("noise_mask"), progress=progress, interrupt=interrupt,
-    )
+    guider = CFGGuider(model, positive, negative, cfg)
+    out["samples"] = sample_with_guider(
+        guider, SamplerChoice(spec.name), sigmas, noise, latent_image, seed, noise_mask=latent.get("noise_mask"),
+        progress=progress, interrupt=interrupt,
+    ).samples
     return out
-
-
-def run_sampler(
-    model: DiffusionModel,
-    ms: ModelSampling,
-    sampler_name: str,
-    sigmas: torch.Tensor,
-    noise: torch.Tensor,
-    latent_image: torch.Tensor,
-    positive: Conditioning,
-    negative: Conditioning,
-    cfg: float,
-    seed: int,
-    *,
-    noise_mask: torch.Tensor | None = None,
-    progress: ProgressCallback | None = None,
-    interrupt: Callable[[], None] | None = None,
-) -> torch.Tensor:
-    """Sample from raw start noise and a raw latent along ``sigmas``; returns the raw latent on the CPU."""
-    spec = get_sampler(sampler_name)
-    device = model.device
-    scale = model.latent_scale_factor
-    latent_in = (latent_image * scale).to(device)
-    noise = noise.to(device)
-    sigmas = sigmas.to(device)
-    with model.unet_for_sampling() as unet:
-        denoiser: Denoiser = CFGDenoiser(
-            unet, ms, positive, negative, cfg, latent_shape=noise.shape, dtype=model.dtype, device=device,
-            refiner=model.family == "sdxl_refiner", interrupt=interrupt,
-        )
-        if noise_mask is not None:
-            mask = prepare_mask(noise_mask, noise.shape).to(device)
-            inpaint_noise = noise
-            if spec.random_inpaint_noise:
-                generator = torch.Generator().manual_seed((seed + 1) % 2**64)
-                inpaint_noise = torch.randn(noise.shape, generator=generator).to(device)
-            denoiser = _InpaintDenoiser(denoiser, mask, latent_in, inpaint_noise, ms)
-        x = ms.noise_scaling(sigmas[0], noise, latent_in, max_denoise=ms.is_max_sigma(float(sigmas[0])))
-        noise_sampler: NoiseSampler | None = None
-        if spec.noise == "ancestral":
-            # Seeded with the seed itself: measured against ComfyUI 0.3.64 on the CPU (../shared/parity,
-            # euler_ancestral_karras: 1.5e-5 with `seed`, 1.5 with `seed + 1`).
-            noise_sampler = GeneratorNoise(x, seed)
-        elif spec.noise == "brownian":
-            noise_sampler = BrownianTreeNoise(x, sigmas[sigmas > 0].min(), sigmas.max(), seed)
-        callback: StepCallback | None = None
-        if progress is not None or interrupt is not None:
-            def callback(info: Any) -> None:
-                if progress is not None:
-                    progress(Progress(info.step + 1, info.total_steps, info.denoised))
-                if interrupt is not None:
-                    interrupt()
-        samples = spec.function(denoiser, x, sigmas, callback=callback, noise_sampler=noise_sampler)
-    return (samples / scale).float().cpu()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from diffusion.models.files import file_fingerprint, load_torch_object, read_safetensors, read_torch_file, sniff_format
+from diffusion.models.files import load_torch_object, read_safetensors, read_torch_file, sniff_format
+from graph.fingerprint import file_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -181,8 +181,15 @@ async def collect_ws(
         async with session.ws_connect(url) as ws:
             if ready is not None:
                 ready.set()
+            # The job may end before its id is known here (the POST's answer races the websocket), so ended
+            # ids are remembered and checked again whenever the socket is quiet.
+            ended: set[str] = set()
             async with asyncio.timeout(timeout):
-                async for message in ws:
+                while done_prompt() not in ended:
+                    try:
+                        message = await ws.receive(timeout=0.2)
+                    except TimeoutError:
+                        continue
                     if message.type == aiohttp.WSMsgType.BINARY:
                         received.append(message.data)
                         continue
@@ -190,10 +197,8 @@ async def collect_ws(
                         break
                     data = json.loads(message.data)
                     received.append(data)
-                    target = done_prompt()
-                    if (target is not None and data["type"] == "executing" and data["data"]["node"] is None
-                            and data["data"]["prompt_id"] == target):
-                        break
+                    if data["type"] == "executing" and data["data"]["node"] is None:
+                        ended.add(data["data"]["prompt_id"])
     return received
 
 

@@ -49,6 +49,10 @@ def _raw_websocket(server: Server, client_id: str) -> socket.socket:
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)
     assert response.startswith(b"HTTP/1.1 101"), response
+    # Ask for previews (a masked text frame, as a browser sends it), so the server has a lot to send.
+    payload = json.dumps({"type": "feature_flags", "data": {"latent_loom_previews": True}}).encode()
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
     return sock
 
 

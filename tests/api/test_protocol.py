@@ -33,11 +33,8 @@ def test_queue_follow_websocket_history_view(server: Server) -> None:
     assert [m["data"]["node"] for m in messages if isinstance(m, dict) and m["type"] == "executing"] == \
         ["1", "2", "3", None]
     assert messages[0]["type"] == "status" and "sid" in messages[0]["data"]
-    frames = [m for m in messages if isinstance(m, bytes)]
-    assert len(frames) == 3
-    event, image_type = struct.unpack(">II", frames[0][:8])
-    assert (event, image_type) == (1, 1)
-    assert Image.open(io.BytesIO(frames[0][8:])).format == "JPEG"
+    # A client that never asked for previews gets ComfyUI's JSON messages only (previews are opt-in).
+    assert [m for m in messages if isinstance(m, bytes)] == []
 
     history = server.request("GET", f"/history/{prompt_id}").json()
     entry = history[prompt_id]
@@ -249,9 +246,6 @@ def test_info_routes(server: Server) -> None:
     assert info["StubSteps"]["input_order"]["required"] == ["value", "steps", "delay_ms", "preview_size"]
     assert server.request("GET", "/api/object_info/StubSave").json()["StubSave"]["output_node"] is True
     assert server.request("GET", "/object_info/Nope").json() == {}
-    nodes = server.request("GET", "/api/nodes").json()
-    assert any(node["id"] == "StubNumber" for node in nodes["nodes"])
-    assert isinstance(nodes["load_errors"], list)
     features = server.request("GET", "/features").json()
     assert features["max_upload_size"] == 100 * 1024 * 1024
     assert "checkpoints" in server.request("GET", "/models").json()
@@ -325,3 +319,43 @@ def test_ui_workflow_submitted_to_prompt_is_converted(server: Server) -> None:
     assert job["outputs"]["3"]["images"][0]["filename"].startswith("from_ui_")
     queued = server.request("GET", f"/history/{job['id']}").json()[job["id"]]["prompt"][2]
     assert queued["2"]["inputs"] == {"value": ["1", 0], "steps": 2, "delay_ms": 0, "preview_size": 0}
+
+
+def test_previews_only_for_a_client_that_asks(server: Server) -> None:
+    """`latent_loom_previews` at connect opts in to binary frames; the JSON sequence is unchanged."""
+    async def follow(ask: bool) -> tuple[str, list[Any]]:
+        client_id = new_id()
+        received: list[Any] = []
+        fresh = 700_000 + int(time.time() * 1000) % 100_000 + (1 if ask else 0)
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"{server.url}/ws?clientId={client_id}") as ws:
+            await ws.receive(timeout=5)  # status
+            if ask:
+                await ws.send_str(json.dumps({"type": "feature_flags", "data": {"latent_loom_previews": True}}))
+                flags = json.loads((await ws.receive(timeout=5)).data)
+                assert flags == {"type": "feature_flags", "data": {"supports_preview_metadata": False,
+                                                                   "latent_loom_previews": True}}
+            reply = await asyncio.to_thread(server.post_prompt, chain(steps=3, preview=32, value=fresh),
+                                            client_id=client_id)
+            prompt_id = reply.json()["prompt_id"]
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    received.append(message.data)
+                    continue
+                data = json.loads(message.data)
+                received.append(data)
+                if data["type"] == "executing" and data["data"]["node"] is None:
+                    break
+        return prompt_id, received
+
+    asked_id, asked = asyncio.run(follow(True))
+    plain_id, plain = asyncio.run(follow(False))
+    frames = [m for m in asked if isinstance(m, bytes)]
+    assert len(frames) == 3
+    event, image_type = struct.unpack(">II", frames[0][:8])
+    assert (event, image_type) == (1, 1)
+    assert Image.open(io.BytesIO(frames[0][8:])).format == "JPEG"
+    assert [m for m in plain if isinstance(m, bytes)] == []
+    assert _types(asked, asked_id) == _types(plain, plain_id) == [
+        "execution_start", "execution_cached", "executing", "executing", "progress", "progress", "progress",
+        "executing", "executed", "execution_success", "executing"]

@@ -38,7 +38,7 @@ def txt2img(ckpt: str, seed: int = 5) -> dict[str, Any]:
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base: Path = tmp_path_factory.mktemp("txt2img")
     install_demo_checkpoint(base)
-    instance = Server(base).start()
+    instance = Server(base, "--preview-method", "auto").start()  # binary previews are opt-in since f94483f
     missing = [name for name in TXT2IMG_NODES if name not in instance.request("GET", "/object_info").json()]
     if missing:
         instance.stop()

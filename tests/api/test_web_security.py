@@ -94,7 +94,8 @@ def test_no_cors_headers_by_default(server: Server) -> None:
 def test_system_stats_leaks_nothing(server: Server) -> None:
     reply = server.request("GET", "/api/system_stats")
     stats = reply.json()
-    assert stats["system"]["argv"] == []
+    # Never the real command line; only the flag that keeps ComfyUI's frontend from calling comfy.org.
+    assert stats["system"]["argv"] == ["--disable-api-nodes"]
     text = reply.body.decode()
     for secret in (str(Path.home()), str(server.base), str(REPO), "HF_HUB_OFFLINE", os.environ.get("PATH", "@@")):
         assert secret not in text

@@ -662,3 +662,24 @@ def test_save_and_export_api_download_files(page: Any, server_url: str) -> None:
     assert {k: (v["class_type"], v["inputs"]) for k, v in prompt.items()} == {
         k: (v["class_type"], v["inputs"]) for k, v in expected.items()
     }
+
+
+def test_workflow_with_missing_node_types_is_shown_as_such(page: Any) -> None:
+    """The server refuses to convert it (issue 12 point 5): the editor says which types are missing, and the
+    nodes of those types show as not installed (their widget values are kept, never silently dropped)."""
+    workflow = {
+        "last_node_id": 2, "last_link_id": 0, "links": [], "groups": [], "config": {}, "extra": {},
+        "version": 0.4,
+        "nodes": [
+            {"id": 1, "type": "EmptyLatentImage", "pos": [0, 0], "size": [300, 120], "flags": {}, "order": 0,
+             "mode": 0, "inputs": [], "outputs": [], "widgets_values": [64, 64, 1]},
+            {"id": 2, "type": "FancyUpscalerFromAPack", "pos": [400, 0], "size": [300, 120], "flags": {},
+             "order": 1, "mode": 0, "inputs": [], "outputs": [], "widgets_values": [4, "lanczos"]},
+        ],
+    }
+    open_workflow(page, workflow, 2)
+    toast = page.get_by_test_id("toast-error").first
+    toast.wait_for()
+    assert "Missing node types: FancyUpscalerFromAPack" in toast.inner_text()
+    assert "not installed" in node(page, "2").inner_text()
+    assert "not installed" not in node(page, "1").inner_text()

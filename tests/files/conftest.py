@@ -14,7 +14,7 @@ import folders
 def base(tmp_path: Path) -> Iterator[folders.Folders]:
     """A fresh layout under tmp_path/base, installed as the process-wide folders for the test."""
     layout = folders.Folders.at(tmp_path / "base")
-    layout.ensure_layout()
+    layout.ensure_layout(folders.DEFAULT_MODEL_FOLDERS)  # every kind: the tests put files anywhere
     previous = folders.use(layout)
     try:
         yield layout

@@ -284,3 +284,22 @@ def test_demo_model_then_txt2img_runs(base_dir: Path, capsys: pytest.CaptureFixt
 def test_demo_model_refuses_bad_names(base_dir: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     assert cli.main(["demo-model", "--base-directory", str(base_dir), "--name", name]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_run_loads_the_plugins_of_the_base_directory_like_the_server(
+    base_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = base_dir / "custom_nodes"
+    plugins.mkdir()
+    (plugins / "cli_echo.py").write_text(
+        "from typing import Annotated\n"
+        "from graph.spec import NoOutputs, node\n"
+        "from graph.widgets import Text\n\n"
+        "@node('CliEchoPlugin', category='plugins', output_node=True)\n"
+        "def echo(text: Annotated[str, Text()] = '') -> NoOutputs:\n"
+        "    print('plugin says', text)\n"
+        "    return NoOutputs(ui={'text': [text]})\n"
+    )
+    workflow = write_json(tmp_path / "plugin.json", {"1": {"class_type": "CliEchoPlugin", "inputs": {"text": "hi"}}})
+    assert run(base_dir, workflow) == 0
+    assert "plugin says hi" in capsys.readouterr().out

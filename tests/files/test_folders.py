@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
 import folders
 from folders import FileNotFoundInFolderError, Folders, PathOutsideFolderError
+from graph.registry import NodeRegistry
+from graph.sockets import Socket
+from graph.spec import Outputs, node
+from graph.widgets import Choices
+from paths.names import name_problem
+
+_UPSCALE_STUB = NodeRegistry()
+
+
+class _UpscaleModel(Outputs):
+    model: Annotated[str, Socket("UPSCALE_MODEL")]
+
+
+@node("StubUpscaleLoader", category="loaders", registry=_UPSCALE_STUB)
+def _stub_upscale_loader(name: Annotated[str, Choices(lambda: [], source="upscale_models")]) -> _UpscaleModel:
+    return _UpscaleModel(model=name)
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -198,8 +215,8 @@ def test_every_escape_is_refused(base: Folders, name: str, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ["ab:c.png", "x/file.png:stream", "NUL.png", "sub/com1", "trailing.", "space "])
 def test_windows_only_traps(name: str) -> None:
-    assert folders._name_problem(name, windows=True) is not None
-    assert folders._name_problem(name, windows=False) is None  # legal names on POSIX
+    assert name_problem(name, windows=True) is not None
+    assert name_problem(name, windows=False) is None  # legal names on POSIX
 
 
 @pytest.mark.parametrize("subfolder", ["..", "../..", "/tmp", "a/../..", "C:\\", "a\\..\\..", "%2e%2e", "a\x00"])
@@ -287,10 +304,42 @@ def test_fresh_layout_gets_the_templates_example_image(tmp_path: Path) -> None:
     example = layout.input_directory / "example.png"
     assert example.read_bytes() == folders.EXAMPLE_INPUT_IMAGE.read_bytes()
     assert all(folder.is_dir() for folder in (layout.output_directory, layout.temp_directory, layout.user_directory))
-    assert layout.primary_folder("checkpoints").is_dir()
+    assert not (layout.base_directory / "models").exists()  # no node was named: no model folder
     example.unlink()
-    layout.ensure_layout()  # an existing input folder is the user's: nothing is added back
+    layout.ensure_layout(["checkpoints", "clip"])  # an existing input folder is the user's: nothing is added back
     assert not example.exists()
+    created = sorted(path.name for path in (layout.base_directory / "models").iterdir())
+    assert created == ["checkpoints", "text_encoders"]
+
+
+def test_only_folders_some_node_reads_are_created(tmp_path: Path) -> None:
+    """The folders come from what registered nodes declare: a new loader gets its folder without a list to edit."""
+    import nodes.loaders  # noqa: F401 - declares the embeddings reader
+
+    uses = folders.folder_uses(_UPSCALE_STUB)
+    assert uses["upscale_models"] == ["StubUpscaleLoader"]
+    assert "checkpoints" not in uses
+    assert "embeddings" in uses  # declared by nodes.loaders for `embedding:NAME` in prompts
+
+    yaml = tmp_path / "extra.yaml"
+    yaml.write_text("s:\n  base_path: " + str(tmp_path / "other") + "\n  gligen: gligen\n")
+    layout = Folders.at(tmp_path / "base", extra_model_paths_configs=[yaml])
+    layout.ensure_layout(uses)
+    created = sorted(path.name for path in (layout.base_directory / "models").iterdir())
+    # A kind named in extra_model_paths.yaml counts as used; another tree's folders are never created.
+    assert created == ["embeddings", "gligen", "upscale_models"]
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_catalog_reads_the_usual_folders() -> None:
+    import nodes
+    from graph.registry import REGISTRY
+
+    nodes.load_catalog(None)
+    uses = folders.folder_uses(REGISTRY)
+    assert uses["checkpoints"] == ["CheckpointLoaderSimple"]
+    assert "LoraLoader" in uses["loras"] and "VAELoader" in uses["vae"]
+    assert "hypernetworks" not in uses and "photomaker" not in uses  # nothing loads these yet
 
 
 def test_clean_temp(base: Folders) -> None:

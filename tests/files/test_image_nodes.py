@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def test_load_image_options_and_fingerprint(base: Folders) -> None:
     assert image_input is not None and image_input.image_upload
     assert image_input.combo_options() == ["example.png", "sub/a.png"]  # example.png: the fresh layout's
     before = spec.fingerprint({"image": "sub/a.png"})
-    assert before == folders.content_hash(path)
+    assert before == hashlib.sha256(path.read_bytes()).hexdigest()
     Image.new("RGB", (2, 2)).save(path)
     assert spec.fingerprint({"image": "sub/a.png"}) != before
 
@@ -347,6 +348,44 @@ def test_canny_thresholds_follow_comfyui_s_scale() -> None:
     assert float(canny(image, 0.4, 0.8).image.sum()) == 0
 
 
+def test_canny_is_kornia_s_with_comfyui_s_call() -> None:
+    """ComfyUI's node is kornia.filters.canny with its defaults (5x5 Gaussian, sigma 1, hysteresis) on NCHW."""
+    kornia_filters = pytest.importorskip("kornia.filters")
+    generator = torch.Generator().manual_seed(3)
+    coarse = torch.rand(2, 3, 6, 8, generator=generator)
+    image = torch.nn.functional.interpolate(coarse, size=(48, 64), mode="bicubic").clamp(0, 1).movedim(1, -1)
+    for low, high in ((0.05, 0.2), (0.4, 0.8), (0.1, 0.1)):
+        _, expected = kornia_filters.canny(
+            image.movedim(-1, 1), low, high, kernel_size=(5, 5), sigma=(1.0, 1.0), hysteresis=True
+        )
+        edges = canny(image, low, high).image
+        assert torch.equal(edges, expected.repeat(1, 3, 1, 1).movedim(1, -1))
+    assert float(canny(image, 0.05, 0.2).image.sum()) > 0
+
+
 def test_canny_rejects_low_above_high() -> None:
     with pytest.raises(ValueError, match=r"low_threshold \(0.9\) must not be above high_threshold \(0.2\)"):
         canny(torch.zeros(1, 8, 8, 3), 0.9, 0.2)
+
+
+def test_load_image_accepts_comfyui_s_input_annotation(base: Folders) -> None:
+    """ComfyUI's mask editor stores "clipspace/x.png [input]" in workflows: it validates and loads; another
+    folder's annotation and annotated names on plain combos are still refused."""
+    import nodes
+    from graph.formats import load_workflow
+    from graph.validate import validate
+
+    _, pixels = rgba_file(base, "clipspace/clipspace-mask-1.png")
+    out = load_image("clipspace/clipspace-mask-1.png [input]")
+    assert torch.allclose(out.mask[0], torch.from_numpy(1.0 - pixels[..., 3] / 255.0).float(), atol=1e-6)
+    registry = nodes.load_catalog(None)
+
+    def issues(value: str) -> list[str]:
+        prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": value}},
+                  "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+        return [issue.type for issue in validate(load_workflow(prompt, registry), registry)]
+
+    assert issues("clipspace/clipspace-mask-1.png [input]") == []
+    assert issues("clipspace/clipspace-mask-1.png") == []
+    assert issues("clipspace/clipspace-mask-1.png [output]") == ["value_not_in_list"]
+    assert issues("clipspace/other.png [input]") == ["value_not_in_list"]

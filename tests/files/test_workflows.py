@@ -20,7 +20,8 @@ from imaging.png_metadata import read_png_text
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 SHIPPED = sorted(path.stem for path in WORKFLOWS_DIR.glob("*.json"))
-REQUIRED = {"txt2img", "img2img", "inpaint", "controlnet_canny", "hires_fix", "lora", "sdxl_refiner"}
+REQUIRED = {"txt2img", "img2img", "inpaint", "controlnet_canny", "hires_fix", "lora", "sdxl_refiner", "instruct_edit",
+            "inpaint_model"}
 
 # ComfyUI's signatures (comfyui-compat.md §4): input name -> socket type or widget kind, in input order; outputs.
 S = "STRING"
@@ -54,10 +55,24 @@ CATALOG: dict[str, tuple[dict[str, str], list[str]]] = {
                     "strength_clip": "FLOAT"}, ["MODEL", "CLIP"]),
     "LatentUpscale": ({"samples": "LATENT", "upscale_method": "COMBO", "width": "INT", "height": "INT",
                        "crop": "COMBO"}, ["LATENT"]),
+    "InstructPixToPixConditioning": ({"positive": "CONDITIONING", "negative": "CONDITIONING", "vae": "VAE",
+                                      "pixels": "IMAGE"}, ["CONDITIONING", "CONDITIONING", "LATENT"]),
+    "InpaintModelConditioning": ({"positive": "CONDITIONING", "negative": "CONDITIONING", "vae": "VAE",
+                                  "pixels": "IMAGE", "mask": "MASK", "noise_mask": "BOOLEAN"},
+                                 ["CONDITIONING", "CONDITIONING", "LATENT"]),
+    "DualCFGGuider": ({"model": "MODEL", "cond1": "CONDITIONING", "cond2": "CONDITIONING",
+                       "negative": "CONDITIONING", "cfg_conds": "FLOAT", "cfg_cond2_negative": "FLOAT",
+                       "style": "COMBO"}, ["GUIDER"]),
+    "RandomNoise": ({"noise_seed": "INT"}, ["NOISE"]),
+    "KSamplerSelect": ({"sampler_name": "COMBO"}, ["SAMPLER"]),
+    "BasicScheduler": ({"model": "MODEL", "scheduler": "COMBO", "steps": "INT", "denoise": "FLOAT"}, ["SIGMAS"]),
+    "SamplerCustomAdvanced": ({"noise": "NOISE", "guider": "GUIDER", "sampler": "SAMPLER", "sigmas": "SIGMAS",
+                               "latent_image": "LATENT"}, ["LATENT", "LATENT"]),
 }
 OPTIONAL = {("ControlNetApplyAdvanced", "vae")}
 OUTPUT_NODES = {"SaveImage", "PreviewImage"}
-WIDGET_PY: dict[str, type | tuple[type, ...]] = {"INT": int, "FLOAT": (int, float), "STRING": str, "COMBO": str}
+WIDGET_PY: dict[str, type | tuple[type, ...]] = {"INT": int, "FLOAT": (int, float), "STRING": str, "COMBO": str,
+                                                 "BOOLEAN": bool}
 
 
 def read(name: str) -> dict[str, Any]:
@@ -103,7 +118,7 @@ def test_workflow_structure_matches_comfyui_catalog(name: str) -> None:
                 graph.add_edge(value[0], node_id)
             else:
                 assert kind in WIDGET_PY, f"{name}: node {node_id}.{key} is a {kind} socket but holds a constant"
-                assert isinstance(value, WIDGET_PY[kind]) and not isinstance(value, bool)
+                assert isinstance(value, WIDGET_PY[kind]) and (kind == "BOOLEAN") == isinstance(value, bool)
     assert nx.is_directed_acyclic_graph(graph)
     assert any(node["class_type"] == "SaveImage" for node in workflow_nodes.values())
     # Every node feeds an output (nothing is left dangling in a template).
@@ -145,6 +160,8 @@ OVERRIDES: dict[str, list[str]] = {
     ],
     "hires_fix": ["4.ckpt_name=tiny_sd1.safetensors", *SMALL, "10.width=128", "10.height=128", "11.steps=2"],
     "lora": ["4.ckpt_name=tiny_sd1.safetensors", "10.lora_name=tiny_lora.safetensors", *SMALL],
+    "instruct_edit": ["4.ckpt_name=tiny_ip2p.safetensors", "15.steps=2"],
+    "inpaint_model": ["4.ckpt_name=tiny_inpaint.safetensors", "3.steps=2"],
     "sdxl_refiner": [
         "4.ckpt_name=tiny_sdxl.safetensors", "12.ckpt_name=tiny_sdxl_refiner.safetensors", "5.width=64",
         "5.height=64", "10.steps=4", "10.end_at_step=3", "11.steps=4", "11.start_at_step=3",
@@ -168,6 +185,9 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tiny_models.write_checkpoint(refiner, checkpoints / "tiny_sdxl_refiner.safetensors")
     except Exception:  # no tiny refiner builder yet: the base stands in for it
         tiny_models.write_checkpoint(tiny_models.build_tiny("sdxl", 1), checkpoints / "tiny_sdxl_refiner.safetensors")
+    tiny_models.write_checkpoint(tiny_models.build_tiny("sd1", 0, in_channels=8), checkpoints / "tiny_ip2p.safetensors")
+    tiny_models.write_checkpoint(tiny_models.build_tiny("sd1", 0, in_channels=9),
+                                 checkpoints / "tiny_inpaint.safetensors")
     tiny_models.write_controlnet(tiny_models.build_tiny_controlnet(sd1), base / "models/controlnet/tiny_cn.safetensors")
     tiny_models.write_lora(tiny_models.build_tiny_lora(sd1), base / "models/loras/tiny_lora.safetensors")
     pixels = np.random.default_rng(0).integers(0, 256, size=(64, 64, 4), dtype=np.uint8)
@@ -228,3 +248,22 @@ def test_shipped_example_image_has_an_inpaint_patch() -> None:
     assert images.shape == (1, 512, 512, 3)
     covered = float(masks.mean())
     assert 0.02 < covered < 0.2  # a patch to repaint, not the whole picture
+
+
+def test_instruct_edit_on_a_plain_model_is_refused_with_the_model_type_needed(
+    tiny_base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An InstructPix2Pix conditioning on a 4-channel model: a run-time error naming the node, the input and
+    the model type needed, never a shape crash or a traceback."""
+    previous = folders.get_folders()
+    try:
+        code = cli.main(["run", str(WORKFLOWS_DIR / "instruct_edit.json"), "--base-directory", str(tiny_base),
+                         "--output", str(tmp_path / "out"), "--no-progress",
+                         "--set", "4.ckpt_name=tiny_sd1.safetensors", "--set", "15.steps=1"])
+    finally:
+        folders.use(previous)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "SamplerCustomAdvanced" in err
+    assert "cond1: conditioning from InstructPixToPixConditioning needs an InstructPix2Pix checkpoint" in err
+    assert "plain 4-channel model" in err and "Traceback" not in err and "size mismatch" not in err

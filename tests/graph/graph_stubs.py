@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 
 from graph.registry import NodeRegistry
 from graph.runtime import check_interrupt, report_progress
-from graph.sockets import Socket, register_socket_type
+from graph.sockets import SOCKET_TYPES, Socket, register_socket_type
 from graph.spec import Effects, NoOutputs, Outputs, node
 from graph.widgets import (
     MAX_RESOLUTION,
+    Allocates,
     Choices,
     ForceInput,
     Hidden,
@@ -25,7 +26,8 @@ from graph.widgets import (
 
 register_socket_type("NUMBER")
 
-STUBS = NodeRegistry()
+#: Stub values are strings and numbers: the vocabulary's names without its Python classes.
+STUBS = NodeRegistry(socket_types=SOCKET_TYPES.untyped())
 CALLS: list[str] = []
 CHECKPOINTS = ["sd15.safetensors", "sdxl.safetensors"]
 INPUT_IMAGES = ["example.png", "cat.png"]
@@ -67,9 +69,9 @@ class Latent(Outputs):
 
 @node("EmptyLatentImage", category="latent", registry=STUBS)
 def empty_latent(
-    width: Annotated[int, Range(16, MAX_RESOLUTION, step=8)] = 512,
-    height: Annotated[int, Range(16, MAX_RESOLUTION, step=8)] = 512,
-    batch_size: Annotated[int, Range(1, 4096)] = 1,
+    width: Annotated[int, Range(16, MAX_RESOLUTION, step=8), Allocates("width")] = 512,
+    height: Annotated[int, Range(16, MAX_RESOLUTION, step=8), Allocates("height")] = 512,
+    batch_size: Annotated[int, Range(1, 4096), Allocates("batch")] = 1,
 ) -> Latent:
     CALLS.append("EmptyLatentImage")
     return Latent(latent={"samples": f"zeros({batch_size},{height},{width})"})
@@ -223,31 +225,6 @@ def scale(
 ) -> Number:
     CALLS.append("Scale")
     return Number(value=x * factor + bias)
-
-
-def _steps_in_order(values: Any) -> str | None:
-    start, end = values.get("start_at_step", 0), values.get("end_at_step", 10000)
-    if start > end:
-        return f"start_at_step {start} is after end_at_step {end}"
-    return None
-
-
-@node("StepWindow", category="test", registry=STUBS, validate=_steps_in_order)
-def step_window(
-    x: Annotated[int, Socket("NUMBER")],
-    start_at_step: Annotated[int, Range(0, 10000)] = 0,
-    end_at_step: Annotated[int, Range(0, 10000)] = 10000,
-) -> Number:
-    return Number(value=x)
-
-
-def _broken_check(values: Any) -> str | None:
-    raise ZeroDivisionError("division by zero")
-
-
-@node("Grumpy", category="test", registry=STUBS, validate=_broken_check)
-def grumpy(x: Annotated[int, Socket("NUMBER")]) -> Number:
-    return Number(value=x)
 
 
 @node("Liar", category="test", registry=STUBS)

@@ -11,7 +11,7 @@ import pytest
 import nodes
 from graph.formats import load_workflow, widget_inputs
 from graph.registry import REGISTRY, check_spec
-from graph.schema import object_info, rich_schema
+from graph.schema import object_info
 from graph.spec import NodeSpec
 from graph.validate import check_value
 
@@ -20,7 +20,7 @@ SPECS = sorted(CATALOG, key=lambda spec: spec.node_id)
 
 
 def test_catalog_loads_without_errors() -> None:
-    assert CATALOG is REGISTRY
+    assert CATALOG is not REGISTRY and set(CATALOG.specs) <= {spec.node_id for spec in REGISTRY}
     assert CATALOG.load_errors == [], [f"{e.module}: {e.message}" for e in CATALOG.load_errors]
     assert len(CATALOG) > 0
 
@@ -33,7 +33,7 @@ def test_every_node_obeys_the_rules_and_exports_its_schema(spec: NodeSpec) -> No
     for section, names in info["input_order"].items():
         assert list(info["input"][section]) == names
     assert len(info["output"]) == len(info["output_name"]) == len(info["output_is_list"]) == len(spec.outputs)
-    json.dumps(rich_schema(spec))
+    json.dumps(info)
     names = [item.name for item in spec.inputs]
     assert len(names) == len(set(names)), f"duplicate input names in {spec.node_id}"
 
@@ -68,3 +68,23 @@ def test_every_node_reads_back_from_a_comfyui_ui_workflow(spec: NodeSpec) -> Non
     }
     workflow = load_workflow(ui, CATALOG)
     assert workflow["1"].inputs == expected
+
+
+def test_each_catalog_socket_annotation_is_the_class_the_vocabulary_names() -> None:
+    import typing
+
+    import nodes.sockets as catalog_sockets
+    from graph.sockets import SOCKET_TYPES, Socket
+
+    checked = 0
+    for name, annotation in vars(catalog_sockets).items():
+        if typing.get_origin(annotation) is not typing.Annotated:
+            continue
+        base, *marks = typing.get_args(annotation)
+        (socket,) = [mark for mark in marks if isinstance(mark, Socket)]
+        definition = SOCKET_TYPES.get(socket.type_name)
+        assert definition is not None and socket.type_name == name
+        expected = definition.python_type.rpartition(":")[2]
+        assert (typing.get_origin(base) or base).__name__ == expected, name
+        checked += 1
+    assert checked >= 9

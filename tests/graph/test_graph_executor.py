@@ -7,12 +7,14 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import graph_stubs
 import pytest
 from graph_stubs import CALLS, SAVED, STUBS
 
+import graph.executor
 from graph.cache import OutputCache
 from graph.events import (
     Event,
@@ -151,7 +153,10 @@ def test_alternating_two_workflows_recomputes_nothing_the_second_time() -> None:
     assert CALLS == ["SaveImage"]
 
 
-def test_byte_budget_evicts_least_recently_used_across_jobs() -> None:
+def test_byte_budget_evicts_across_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stub nodes cost next to nothing and their measured times are noise: with every cost equal, the governor
+    # evicts least recently used first, which makes this test deterministic (cost order: tests/graph/test_graph_memory).
+    monkeypatch.setattr(graph.executor, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     # Each entry costs a few hundred bytes (values + overhead); leave room for about one workflow's worth.
     runner = Runner(max_bytes=3_000)
     runner.run(DEFAULT)
@@ -370,13 +375,3 @@ def test_a_muted_target_is_refused() -> None:
     assert result.status == "failed" and result.issues[0].type == "invalid_target"
 
 
-def test_the_node_check_runs_again_once_linked_values_are_known() -> None:
-    prompt: dict[str, Any] = {
-        "1": {"class_type": "Const", "inputs": {"value": 1}},
-        "4": {"class_type": "PrimitiveInt", "inputs": {"value": 3}},
-        "2": {"class_type": "StepWindow", "inputs": {"x": ["1", 0], "start_at_step": 12, "end_at_step": ["4", 0]}},
-        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
-    }
-    result = Runner().run(prompt)
-    assert result.status == "failed" and result.error is not None
-    assert result.error.message == "node 2 (StepWindow): start_at_step 12 is after end_at_step 3"

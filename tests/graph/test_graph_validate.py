@@ -284,32 +284,3 @@ def test_muted_output_leaves_no_outputs() -> None:
     assert only(validate(workflow, STUBS)).type == "prompt_no_outputs"
 
 
-def test_a_node_check_over_several_inputs_is_custom_validation() -> None:
-    prompt: dict[str, Any] = {
-        "1": {"class_type": "Const", "inputs": {"value": 1}},
-        "2": {"class_type": "StepWindow", "inputs": {"x": ["1", 0], "start_at_step": 12, "end_at_step": 5}},
-        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
-    }
-    issue = only(check(prompt))
-    assert issue.type == "custom_validation_failed" and issue.node_id == "2"
-    assert issue.message == "node 2 (StepWindow): start_at_step 12 is after end_at_step 5"
-    error = comfy_error_response([issue])["node_errors"]["2"]["errors"][0]
-    assert error["message"] == "Custom validation failed for node"
-    prompt["4"] = {"class_type": "PrimitiveInt", "inputs": {"value": 3}}
-    prompt["2"]["inputs"]["end_at_step"] = ["4", 0]  # linked values are not known yet: the check sees constants only
-    assert check(prompt) == []
-    prompt["2"]["inputs"]["end_at_step"] = "5"  # the per-input issue is reported; the node check is not run on it
-    assert only(check(prompt)).type == "invalid_input_type"
-
-
-def test_a_node_check_that_raises_is_an_issue() -> None:
-    prompt: dict[str, Any] = {
-        "1": {"class_type": "Const", "inputs": {"value": 1}},
-        "2": {"class_type": "Grumpy", "inputs": {"x": ["1", 0]}},
-        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
-    }
-    issue = only(check(prompt))
-    assert issue.type == "exception_during_validation"
-    assert "its input check raised ZeroDivisionError: division by zero" in issue.message
-    del prompt["2"]["inputs"]["x"]  # a missing input is reported; the node check is not run on a broken node
-    assert only(check(prompt)).type == "required_input_missing"

@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 from diffusion.models.architectures import UnknownModelLayout
 from diffusion.models.checkpoint import load_checkpoint
 from diffusion.models.convert import CheckpointKeyError
-from diffusion.models.files import ModelFileError, file_fingerprint, read_state_dict
+from diffusion.models.files import ModelFileError, read_state_dict
+from graph.fingerprint import file_fingerprint
 
 CPU = torch.device("cpu")
 MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "latent_loom_pickle_payload_ran"

@@ -61,3 +61,27 @@ def test_embedding_formats(tmp_path):
     torch.save(old, tmp_path / "old.pt")
     assert torch.equal(load_embedding(tmp_path / "old.pt", "clip_l", 32), old["string_to_param"]["*"])
     assert load_embedding(tmp_path / "old.pt", "clip_g", 1280) is None  # wrong width: skipped
+
+
+def test_models_and_outputs_share_one_budget_that_holds(tmp_path):
+    from graph.cache import OutputCache
+    from graph.memory import HOST, MemoryGovernor
+
+    governor = MemoryGovernor({HOST: 200_000})
+    models = ModelCache(governor=governor)
+    outputs = OutputCache(governor=governor)
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"m{i}.safetensors"
+        save_file({"w": torch.full((4,), float(i))}, str(path))
+        paths.append(path)
+    loaded = 0
+    for i, path in enumerate(paths):
+        module = models.get("x", path, lambda p: torch.nn.Linear(100, 100))  # 40,400 bytes of weights
+        loaded += 40_400
+        assert isinstance(module, torch.nn.Linear)
+        outputs.put(f"latent{i}", (torch.zeros(5_000),), cost_seconds=0.001)  # 20,000 bytes
+        loaded += 20_000
+        assert governor.used(HOST) <= 200_000
+        assert governor.used(HOST) == models.bytes_used + outputs.total_bytes
+    assert loaded > 200_000 and len(models) >= 1

@@ -18,6 +18,7 @@ from diffusers import (
     LMSDiscreteScheduler,
     PNDMScheduler,
     StableDiffusionPipeline,
+    UniPCMultistepScheduler,
 )
 from sampling_fixtures import CONTEXT_DIM
 
@@ -51,11 +52,11 @@ def _ours(unet: torch.nn.Module, sched: Any, sampler: str, sigmas: torch.Tensor,
 
 @torch.no_grad()
 def _diffusers_loop(unet: torch.nn.Module, sched: Any, latents: torch.Tensor, cond: torch.Tensor,
-                    uncond: torch.Tensor) -> torch.Tensor:
+                    uncond: torch.Tensor, stop: int | None = None) -> torch.Tensor:
     """What StableDiffusionPipeline's denoising loop does, for schedulers it accepts as they are."""
     x = latents * sched.init_noise_sigma
     context = torch.cat([uncond, cond])
-    for t in sched.timesteps:
+    for t in sched.timesteps[:stop]:
         x_in = sched.scale_model_input(torch.cat([x, x]), t)
         eps_u, eps_c = unet(x_in, t, encoder_hidden_states=context).sample.chunk(2)
         x = sched.step(eps_u + CFG * (eps_c - eps_u), t, x).prev_sample
@@ -93,7 +94,6 @@ def _first_of_runs(values: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize(("sampler", "scheduler_cls", "extra"), [
     ("euler", EulerDiscreteScheduler, {}),
     ("heun", HeunDiscreteScheduler, {}),
-    ("lms", LMSDiscreteScheduler, {}),
 ])
 def test_karras_family_matches_diffusers(unet, prompts, sampler: str, scheduler_cls: Any, extra: dict) -> None:
     cond, uncond, latents = prompts
@@ -105,6 +105,26 @@ def test_karras_family_matches_diffusers(unet, prompts, sampler: str, scheduler_
     sigmas = _first_of_runs(fresh.sigmas.to(torch.float32))
     ours = _ours(unet, fresh, sampler, sigmas, latents * fresh.init_noise_sigma, cond, uncond)
     assert _rel(ours, ref) < 1e-4
+
+
+def test_lms_matches_diffusers_then_denoises_at_the_end(unet, prompts) -> None:
+    """LMS agrees with diffusers' LMSDiscreteScheduler on every step to σ > 0; the step to σ = 0 is a plain
+    denoising step (x = D(x; σ_last)), as in ComfyUI, where diffusers integrates the polynomial to 0."""
+    cond, uncond, latents = prompts
+    sched = LMSDiscreteScheduler(**SD_SCHEDULE, timestep_spacing="leading", steps_offset=1)
+    sched.set_timesteps(STEPS)
+    ref = _diffusers_loop(unet, sched, latents, cond, uncond, stop=-1)
+    fresh = LMSDiscreteScheduler(**SD_SCHEDULE, timestep_spacing="leading", steps_offset=1)
+    fresh.set_timesteps(STEPS)
+    sigmas = fresh.sigmas.to(torch.float32)
+    x = latents * fresh.init_noise_sigma
+    assert _rel(_ours(unet, fresh, "lms", sigmas[:-1], x, cond, uncond), ref) < 1e-4
+    ms = ModelSampling(fresh.alphas_cumprod)
+    denoiser = CFGDenoiser(unet, ms, [ConditioningEntry(cond)], [ConditioningEntry(uncond)], CFG,
+                           latent_shape=x.shape, dtype=torch.float32, device=torch.device("cpu"))
+    before_last = SAMPLERS["lms"].function(denoiser, x, sigmas[:-1])
+    full = SAMPLERS["lms"].function(denoiser, x, sigmas)
+    assert torch.equal(full, denoiser(before_last, sigmas[-2]))
 
 
 def test_dpmpp_2m_karras_matches_diffusers(unet, prompts) -> None:
@@ -196,3 +216,20 @@ def test_img2img_matches_diffusers_img2img_pipeline(unet, prompts) -> None:
     x = ms.noise_scaling(sigmas[0], noise, init, max_denoise=ms.is_max_sigma(float(sigmas[0])))
     ours = _ours(unet, sched, "euler", sigmas, x, cond, uncond)
     assert _rel(ours, ref) < 1e-4
+
+
+@pytest.mark.parametrize(("sampler", "variant"), [("uni_pc", "bh1"), ("uni_pc_bh2", "bh2")])
+def test_uni_pc_matches_diffusers(unet, prompts, sampler: str, variant: str) -> None:
+    """UniPC (order 3, lower orders at the end) against diffusers' UniPCMultistepScheduler on a schedule that
+    ends at σ_min: the predictor-corrector algebra is compared exactly. (Ending at σ = 0, ComfyUI's convention
+    replaces 0 by 0.001 and divides by α(0.001): about 1e-4 from diffusers there, whose bh1 gives NaN at 0.)"""
+    cond, uncond, latents = prompts
+    config = {**SD_SCHEDULE, "solver_order": 3, "solver_type": variant, "predict_x0": True,
+              "lower_order_final": True, "final_sigmas_type": "sigma_min"}
+    sched = UniPCMultistepScheduler(**config)
+    sched.set_timesteps(10)
+    ref = _diffusers_loop(unet, sched, latents, cond, uncond)
+    ms = ModelSampling(sched.alphas_cumprod)
+    sigmas = torch.cat([ms.sigmas[sched.timesteps.long()], ms.sigmas[:1]])
+    ours = _ours(unet, sched, sampler, sigmas, latents * (1 + sigmas[0] ** 2) ** 0.5, cond, uncond)
+    assert _rel(ours / (1 + sigmas[-1] ** 2) ** 0.5, ref) < 2e-5

@@ -18,6 +18,7 @@ import { type KeyActions } from './keymap';
 import { Toolbar } from './components/Toolbar';
 import {
   convertOnServer,
+  MissingNodeTypesError,
   fetchObjectInfo,
   openSocket,
   queuePrompt,
@@ -91,8 +92,9 @@ function Editor() {
       if (opened.kind === 'comfyui-ui' && opened.warnings.length && opened.source) {
         try {
           opened = { workflow: await convertOnServer(opened.source), kind: 'comfyui-ui', warnings: [] };
-        } catch {
-          /* keep the editor's own conversion and its warnings */
+        } catch (e) {
+          // Keep the editor's own conversion: its nodes of those types show as not installed on this server.
+          if (e instanceof MissingNodeTypesError) toast('error', `Missing node types: ${e.types.join(', ')}`);
         }
       }
       // Our files carry their view: set it first so only what it shows is drawn in full detail.

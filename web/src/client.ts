@@ -101,6 +101,21 @@ export async function uploadImage(file: File): Promise<ImageRef> {
   return { filename: res.name, subfolder: res.subfolder, type: res.type ?? 'input' };
 }
 
+/** POST /upload/mask (ComfyUI's mask editor route): ``mask`` is a PNG whose alpha the server copies onto the
+ * ``original`` image; the result is written under input/clipspace/ and named in the answer. */
+export async function uploadMask(mask: Blob, name: string, original: ImageRef): Promise<ImageRef> {
+  const form = new FormData();
+  form.append('image', mask, name);
+  form.append('type', 'input');
+  form.append('subfolder', 'clipspace');
+  form.append('original_ref', JSON.stringify({ filename: original.filename, subfolder: original.subfolder ?? '', type: original.type ?? 'input' }));
+  const res = await json<{ name: string; subfolder?: string; type?: string }>(
+    await fetch('/upload/mask', { method: 'POST', body: form }),
+    'saving the mask',
+  );
+  return { filename: res.name, subfolder: res.subfolder, type: res.type ?? 'input' };
+}
+
 export function viewUrl(img: ImageRef): string {
   const q = new URLSearchParams({ filename: img.filename, subfolder: img.subfolder ?? '', type: img.type ?? 'output' });
   return `/view?${q.toString()}`;
@@ -136,6 +151,8 @@ export function openSocket(clientId: string, handlers: SocketHandlers): () => vo
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       delay = 500;
+      // Binary step previews are opt-in (ComfyUI clients never expect them): this editor asks for them.
+      ws?.send(JSON.stringify({ type: 'feature_flags', data: { latent_loom_previews: true } }));
       handlers.onConnection(true);
     };
     ws.onclose = () => {
@@ -177,14 +194,29 @@ export function openSocket(clientId: string, handlers: SocketHandlers): () => vo
   };
 }
 
-/** POST /api/workflow/convert: the server's conversion (it flattens subgraphs); returns our format. */
+/** The server refused to convert a workflow because it uses node types the server does not have. */
+export class MissingNodeTypesError extends Error {
+  constructor(readonly types: string[]) {
+    super(`this workflow uses node types this server does not have: ${types.join(', ')}`);
+  }
+}
+
+/** POST /api/workflow/convert: the server's conversion (it flattens subgraphs); returns our format.
+ * A workflow using node types the server lacks is refused (never converted with their values dropped). */
 export async function convertOnServer(workflow: unknown): Promise<NativeWorkflow> {
   const res = await fetch('/api/workflow/convert', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(workflow),
   });
-  const body = (await res.json().catch(() => ({}))) as { workflow?: NativeWorkflow; error?: { message?: string } };
+  const body = (await res.json().catch(() => ({}))) as {
+    workflow?: NativeWorkflow;
+    error?: { message?: string };
+    missing_node_types?: string[];
+  };
+  if (Array.isArray(body.missing_node_types) && body.missing_node_types.length) {
+    throw new MissingNodeTypesError(body.missing_node_types);
+  }
   if (!res.ok || !body.workflow) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
   return body.workflow;
 }

@@ -1,21 +1,10 @@
 // Socket type rules and colours.
+import socketTypes from './socketTypes.json';
 
-const TYPE_COLORS: Record<string, string> = {
-  MODEL: '#b39ddb',
-  CLIP: '#ffd54f',
-  VAE: '#ef5350',
-  CONDITIONING: '#ffa726',
-  LATENT: '#f06292',
-  IMAGE: '#64b5f6',
-  MASK: '#81c784',
-  CONTROL_NET: '#4db6ac',
-  INT: '#9ccc65',
-  FLOAT: '#aed581',
-  STRING: '#90a4ae',
-  BOOLEAN: '#7986cb',
-  COMBO: '#a1887f',
-  '*': '#cfd8dc',
-};
+// The vocabulary's colours, written by `python -m graph.sockets > web/src/socketTypes.json` (a test keeps it in sync).
+const TYPE_COLORS: Record<string, string> = Object.fromEntries(
+  Object.entries(socketTypes).map(([name, entry]) => [name, entry.color]),
+);
 
 /** The colour used for sockets and links of a type; unknown types get a stable hashed hue. */
 export function typeColor(type: string | undefined): string {

@@ -48,10 +48,11 @@ def sample_dpmpp_2s_ancestral(model: Denoiser, x: torch.Tensor, sigmas: torch.Te
 @torch.no_grad()
 def sample_dpmpp_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
                      callback: StepCallback | None = None,
-                     noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """Stochastic DPM-Solver++(2S): both sub-steps are ancestral (η = 1, r = 1/2), Brownian-tree noise."""
+                     noise_sampler: NoiseSampler | None = None, eta: float = 1.0, s_noise: float = 1.0,
+                     r: float = 0.5) -> torch.Tensor:
+    """Stochastic DPM-Solver++(2S): both sub-steps are ancestral (η), the midpoint at fraction ``r`` of the
+    step in log σ, Brownian-tree noise scaled by ``s_noise``."""
     noise = require_noise(noise_sampler, "dpmpp_sde")
-    r = 0.5
     fac = 1 / (2 * r)
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i])
@@ -63,17 +64,17 @@ def sample_dpmpp_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
         h = t_next - t
         s = t + h * r
         # Stage 1: ancestral step to the midpoint.
-        sd, su = ancestral_step(sigma_of(t), sigma_of(s))
+        sd, su = ancestral_step(sigma_of(t), sigma_of(s), eta)
         s_ = neg_log(sd)
         x_2 = (sigma_of(s_) / sigma_of(t)) * x - (t - s_).expm1() * denoised
-        x_2 = x_2 + noise(sigma_of(t), sigma_of(s)) * su
+        x_2 = x_2 + noise(sigma_of(t), sigma_of(s)) * s_noise * su
         denoised_2 = model(x_2, sigma_of(s))
         # Stage 2: ancestral step to σ_next with the blended data prediction.
-        sd, su = ancestral_step(sigma_of(t), sigma_of(t_next))
+        sd, su = ancestral_step(sigma_of(t), sigma_of(t_next), eta)
         t_next_ = neg_log(sd)
         denoised_d = (1 - fac) * denoised + fac * denoised_2
         x = (sigma_of(t_next_) / sigma_of(t)) * x - (t - t_next_).expm1() * denoised_d
-        x = x + noise(sigma_of(t), sigma_of(t_next)) * su
+        x = x + noise(sigma_of(t), sigma_of(t_next)) * s_noise * su
     return x
 
 
@@ -102,10 +103,13 @@ def sample_dpmpp_2m(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
 @torch.no_grad()
 def sample_dpmpp_2m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
                         callback: StepCallback | None = None,
-                        noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """SDE-DPM-Solver++(2M), midpoint variant, η = 1 (Lu et al. 2022, sec. 5)."""
+                        noise_sampler: NoiseSampler | None = None, eta: float = 1.0, s_noise: float = 1.0,
+                        solver_type: str = "midpoint") -> torch.Tensor:
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, sec. 5): the second-order correction by the midpoint rule or by
+    Heun's (trapezoidal) rule; η = 0 is the deterministic ODE solver."""
+    if solver_type not in ("midpoint", "heun"):
+        raise ValueError(f"solver_type: expected 'midpoint' or 'heun', received {solver_type!r}")
     noise = require_noise(noise_sampler, "dpmpp_2m_sde")
-    eta = 1.0
     old_denoised: torch.Tensor | None = None
     h_last: torch.Tensor | None = None
     for i in range(len(sigmas) - 1):
@@ -120,8 +124,14 @@ def sample_dpmpp_2m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, 
             x = sigmas[i + 1] / sigmas[i] * (-eta_h).exp() * x + (-h - eta_h).expm1().neg() * denoised
             if old_denoised is not None and h_last is not None:
                 r = h_last / h
-                x = x + 0.5 * (-h - eta_h).expm1().neg() * (1 / r) * (denoised - old_denoised)
-            x = x + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-2 * eta_h).expm1().neg().sqrt()
+                if solver_type == "heun":
+                    # ∫ of the linear extrapolation over the step, in closed form: (e^{−h'} − 1)/h' + 1.
+                    weight = (-h - eta_h).expm1().neg() / (-h - eta_h) + 1
+                else:
+                    weight = 0.5 * (-h - eta_h).expm1().neg()
+                x = x + weight * (1 / r) * (denoised - old_denoised)
+            if eta:
+                x = x + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-2 * eta_h).expm1().neg().sqrt() * s_noise
         old_denoised = denoised
         h_last = h
     return x

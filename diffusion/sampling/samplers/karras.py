@@ -34,8 +34,12 @@ def sample_euler(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, call
 @torch.no_grad()
 def sample_euler_ancestral(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
                            callback: StepCallback | None = None,
-                           noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """Ancestral Euler: Euler to σ_down, then add noise of std σ_up (Ho et al. 2020 posterior in VE form)."""
+                           noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                           s_noise: float = 1.0) -> torch.Tensor:
+    """Ancestral Euler: Euler to σ_down, then add noise of std σ_up (Ho et al. 2020 posterior in VE form).
+
+    ``eta`` scales the ancestral noise (0 = plain Euler), ``s_noise`` the drawn noise itself.
+    """
     noise = require_noise(noise_sampler, "euler_ancestral")
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i])
@@ -43,10 +47,10 @@ def sample_euler_ancestral(model: Denoiser, x: torch.Tensor, sigmas: torch.Tenso
         if sigmas[i + 1] == 0:
             x = denoised
             continue
-        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1])
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         d = to_d(x, sigmas[i], denoised)
         x = x + d * (sigma_down - sigmas[i])
-        x = x + noise(sigmas[i], sigmas[i + 1]) * sigma_up
+        x = x + noise(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
 

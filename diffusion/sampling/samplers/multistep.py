@@ -45,7 +45,8 @@ def _lms_coeff(order: int, t: list[float], i: int, j: int) -> float:
 @torch.no_grad()
 def sample_lms(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, callback: StepCallback | None = None,
                noise_sampler: NoiseSampler | None = None, order: int = 4) -> torch.Tensor:
-    """Variable-step linear multistep (order 4) in σ."""
+    """Variable-step linear multistep (order 4) in σ; the step to σ = 0 is a plain denoising step (x = D),
+    as ComfyUI does (integrating the interpolating polynomial down to 0 lands elsewhere: diffusers does that)."""
     sigma_list = [float(s) for s in sigmas.detach().cpu().to(torch.float32).numpy()]
     ds: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
@@ -54,6 +55,9 @@ def sample_lms(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, callba
         if len(ds) > order:
             ds.pop(0)
         report(callback, i, sigmas, x, denoised)
+        if sigma_list[i + 1] == 0:
+            x = denoised
+            continue
         cur_order = min(i + 1, order)
         coeffs = [_lms_coeff(cur_order, sigma_list, i, j) for j in range(cur_order)]
         x = x + sum(coeff * d for coeff, d in zip(coeffs, reversed(ds), strict=True))
@@ -72,13 +76,17 @@ def _adams_bashforth(x: torch.Tensor, dt: torch.Tensor, slopes: list[torch.Tenso
 @torch.no_grad()
 def sample_ipndm(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, callback: StepCallback | None = None,
                  noise_sampler: NoiseSampler | None = None, max_order: int = 4) -> torch.Tensor:
-    """iPNDM: Adams–Bashforth up to order 4 on equal-step coefficients, warming up from Euler."""
+    """iPNDM: Adams–Bashforth up to order 4 on equal-step coefficients, warming up from Euler; the step to
+    σ = 0 is a plain denoising step (x = D), as in ComfyUI."""
     history: list[torch.Tensor] = []
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         denoised = model(x, sigma)
         d = to_d(x, sigma, denoised)
         report(callback, i, sigmas, x, denoised)
+        if sigma_next == 0:
+            x = denoised
+            continue
         history.append(d)
         history = history[-max_order:]
         x = _adams_bashforth(x, sigma_next - sigma, history)

@@ -23,6 +23,7 @@ describe('socket types', () => {
   it('gives every type a colour, known ones fixed', () => {
     expect(typeColor('MODEL')).not.toEqual(typeColor('CLIP'));
     expect(typeColor('SOMETHING_NEW')).toEqual(typeColor('SOMETHING_NEW'));
+    expect(typeColor('LATENT')).toEqual('#f06292'); // from socketTypes.json, the Python vocabulary's palette
   });
 
   it('reads handle types from the catalog, widget inputs included', () => {

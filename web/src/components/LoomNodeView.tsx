@@ -6,6 +6,7 @@ import { type LoomNode, inHandle, outHandle } from '../graph';
 import { useRuntime } from '../runtime';
 import { typeColor } from '../sockets';
 import { checkpoint, setTitle, useGraph } from '../store';
+import { MaskEditButton } from './MaskPainter';
 import { InputImagePreview, Widget } from './Widgets';
 
 /** Below this zoom, nodes drop widgets and images so large graphs stay fluid. */
@@ -175,6 +176,9 @@ function LoomNodeViewInner({ id, data, selected }: NodeProps<LoomNode>) {
       </div>
       {!lowDetail && data.classType === 'LoadImage' && (
         <InputImagePreview key={String(data.values.image)} value={data.values.image} />
+      )}
+      {!lowDetail && data.classType === 'LoadImage' && typeof data.values.image === 'string' && data.values.image && (
+        <MaskEditButton nodeId={id} classType={data.classType} value={data.values.image} />
       )}
       {!lowDetail && images.length > 0 && (
         <div className="node-images">
