@@ -48,14 +48,13 @@ def draw(
     models: tuple[Any, Any, Any], prompt: str, seed: int, settings: Settings = DEFAULT, batch: int = 1
 ) -> list[np.ndarray]:
     """RGB uint8 images [128, 128, 3] of ``prompt`` (KSampler's noise for ``seed``, ``batch`` of them)."""
-    from diffusion.types import DiffusionModel
     from nodes.conditioning import clip_text_encode
     from nodes.latent import empty_latent_image, vae_decode
     from nodes.sampling import ksampler
 
     model, clip, vae = models
     latent = ksampler(
-        model=cast(DiffusionModel, model), seed=seed, steps=settings.steps, cfg=settings.cfg,
+        model=cast(Any, model), seed=seed, steps=settings.steps, cfg=settings.cfg,
         sampler_name=cast(Any, settings.sampler), scheduler=cast(Any, settings.scheduler),
         positive=clip_text_encode(prompt, clip=clip).conditioning,
         negative=clip_text_encode(settings.negative, clip=clip).conditioning,
