@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import folders
 from commands import CliError
+from runconfig import add_engine_flags, configure_folders, engine_config, prepare
 
 if TYPE_CHECKING:  # the engine is imported when a command runs, so `--help` stays instant
     from graph.executor import InterruptFlag
@@ -60,34 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NODE.INPUT=VALUE",
         help="set a widget value before running; NODE is a node id or a unique node title (repeatable)",
     )
-    run.add_argument("--output", "--output-directory", dest="output", type=Path, help="where SaveImage writes")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _folder_flags(run)
+    add_engine_flags(run)  # the server's own device, precision, folder and plugin flags (runconfig.py)
     run.set_defaults(command=run_command)
     demo = commands.add_parser("demo-model", help="write a tiny random-weight SD1 checkpoint (it draws noise)")
     demo.add_argument("--name", default=DEMO_CHECKPOINT_NAME, help="file name under models/checkpoints/")
     demo.add_argument("--force", action="store_true", help="overwrite an existing file")
-    _folder_flags(demo)
-    demo.set_defaults(command=demo_model_command, output=None)
+    add_engine_flags(demo)
+    demo.set_defaults(command=demo_model_command)
     return parser
-
-
-def _folder_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-directory", type=Path, help="base of models/, input/, output/ (default: the repo)")
-    parser.add_argument("--input-directory", type=Path, help="where LoadImage reads")
-    parser.add_argument(
-        "--extra-model-paths-config", action="append", default=[], type=Path, help="more model folders (yaml)"
-    )
 
 
 def _configure_folders(args: argparse.Namespace) -> folders.Folders:
     try:
-        return folders.configure(
-            args.base_directory,
-            input_directory=args.input_directory,
-            output_directory=args.output,
-            extra_model_paths_configs=args.extra_model_paths_config,
-        )
+        return configure_folders(engine_config(args))
     except folders.ExtraModelPathsError as error:
         raise CliError(str(error)) from error
 
@@ -97,14 +84,15 @@ def _configure_folders(args: argparse.Namespace) -> folders.Folders:
 
 def run_command(args: argparse.Namespace) -> int:
     """`run`: load, apply --set, validate, execute with progress, print the output files."""
-    layout = _configure_folders(args)
-    import nodes
     from commands.overrides import apply_override
     from graph.formats import WorkflowFormatError, load_workflow, to_native
     from graph.validate import analyse
 
-    registry = nodes.load_catalog(layout.custom_nodes_directories)
-    layout.ensure_layout(folders.folder_uses(registry))
+    try:
+        # Device, precision, folders and plugins exactly as the server applies them.
+        _layout, registry = prepare(engine_config(args))
+    except folders.ExtraModelPathsError as error:
+        raise CliError(str(error)) from error
     for failure in registry.load_errors:
         print(f"warning: node module {failure.module} did not load: {failure.message}", file=sys.stderr)
     data = read_workflow_file(args.workflow)

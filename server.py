@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -29,35 +28,20 @@ def serve(argv: list[str]) -> int:
     from api import oplog
 
     oplog.configure(config.log_level, config.log_format)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if config.cpu:
-        os.environ["LATENT_LOOM_DEVICE"] = "cpu"  # read by diffusion.devices before any model loads
-
     from aiohttp import web
 
     import folders
-    import nodes
+    import runconfig
     from api.app import create_app
     from api.engine import EngineAdapter
     from api.store import JobStore
 
     try:
-        layout = folders.configure(
-            config.base_directory,
-            input_directory=config.input_directory,
-            output_directory=config.output_directory,
-            temp_directory=config.temp_directory,
-            user_directory=config.user_directory,
-            extra_model_paths_configs=list(config.extra_model_paths_config),
-        )
+        # Device, precision, folders and plugins: the same code path as `server.py run` (runconfig.py).
+        layout, registry = runconfig.prepare(config.engine())
     except folders.ExtraModelPathsError as error:
         print(f"server.py: error: {error}", file=sys.stderr)
         return 2
-    plugin_dirs = [config.custom_nodes_directory] if config.custom_nodes_directory else []
-    plugin_dirs += [path for path in layout.custom_nodes_directories if path not in plugin_dirs]
-    registry = nodes.load_catalog(plugin_dirs)
-    # Only the model folders some registered node reads from (plugins included) are created.
-    layout.ensure_layout(folders.folder_uses(registry))
     layout.clean_temp()
     for failure in registry.load_errors:
         logging.getLogger("server").warning("node module %s did not load: %s", failure.module, failure.message)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from api.oplog import LOG_FORMATS, LOG_LEVELS
+from runconfig import EngineConfig, add_engine_flags, engine_config
 
 DEFAULT_PORT = 8188
 #: ComfyUI's default upload limit (100 MB).
@@ -26,19 +27,11 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class ServerConfig:
-    """Everything the API layer needs to know from the command line."""
+class ServerConfig(EngineConfig):
+    """Everything the API layer needs to know from the command line (the engine's part is shared with the CLI)."""
 
     listen: tuple[str, ...] = ("127.0.0.1",)
     port: int = DEFAULT_PORT
-    base_directory: Path | None = None
-    input_directory: Path | None = None
-    output_directory: Path | None = None
-    temp_directory: Path | None = None
-    user_directory: Path | None = None
-    extra_model_paths_config: tuple[Path, ...] = ()
-    custom_nodes_directory: Path | None = None
-    cpu: bool = False
     #: ComfyUI's default: no binary previews unless a client asks (api/hub.py PREVIEW_FLAG).
     preview_method: str = "none"
     preview_size: int = 512
@@ -58,6 +51,10 @@ class ServerConfig:
     log_level: str = "INFO"
     log_format: str = "text"
     extra_flags: dict[str, object] = field(default_factory=dict)
+
+    def engine(self) -> EngineConfig:
+        """The engine part of the configuration, applied by runconfig.prepare exactly as the CLI's is."""
+        return EngineConfig(**{item.name: getattr(self, item.name) for item in fields(EngineConfig)})
 
     def check(self) -> None:
         """Refuse unsafe or contradictory settings (raises ConfigError)."""
@@ -113,14 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses to bind (bare flag: all interfaces; needs --access-token)",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--base-directory", type=Path, help="holds models/, input/, output/, temp/, user/")
-    parser.add_argument("--input-directory", type=Path)
-    parser.add_argument("--output-directory", type=Path)
-    parser.add_argument("--temp-directory", type=Path)
-    parser.add_argument("--user-directory", type=Path)
-    parser.add_argument("--extra-model-paths-config", type=Path, action="append", default=[])
-    parser.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
-    parser.add_argument("--cpu", action="store_true", help="run everything on the CPU")
+    add_engine_flags(parser)  # device, precision, folders, plugins: declared once, shared with the CLI
     parser.add_argument(
         "--preview-method", default="none", choices=PREVIEW_METHODS,
         help="step previews for every websocket client (default none: only clients that ask get them)",
@@ -155,18 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(argv: list[str]) -> ServerConfig:
     """Parse flags into a checked ServerConfig (raises ConfigError on unsafe settings)."""
     args = build_parser().parse_args(argv)
+    engine = engine_config(args)
     listen = tuple(part.strip() for part in str(args.listen).split(",") if part.strip())
     config = ServerConfig(
         listen=listen or ("127.0.0.1",),
         port=args.port,
-        base_directory=args.base_directory,
-        input_directory=args.input_directory,
-        output_directory=args.output_directory,
-        temp_directory=args.temp_directory,
-        user_directory=args.user_directory,
-        extra_model_paths_config=tuple(args.extra_model_paths_config),
-        custom_nodes_directory=args.custom_nodes_directory,
-        cpu=args.cpu,
+        **{item.name: getattr(engine, item.name) for item in fields(EngineConfig)},
         preview_method=args.preview_method,
         preview_size=args.preview_size,
         access_token=args.access_token,

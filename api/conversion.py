@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graph.comfy_errors import error_body
 from graph.registry import NodeRegistry
 from graph.workflow import Workflow
 
@@ -26,25 +27,20 @@ def missing_types_body(missing: dict[str, list[str]]) -> dict[str, Any]:
     names = list(missing)
     node_errors = {
         node_id: {
-            "errors": [{
-                "type": "unknown_node_type",
-                "message": "Node type does not exist",
-                "details": f"node {node_id} is a {kind}, which this server does not have (a custom node that is "
-                           "not installed?)",
-                "extra_info": {"class_type": kind},
-            }],
+            "errors": [error_body(
+                "unknown_node_type", "Node type does not exist",
+                f"node {node_id} is a {kind}, which this server does not have (a custom node that is not installed?)",
+                extra_info={"class_type": kind},
+            )["error"]],
             "dependent_outputs": [],
             "class_type": kind,
         }
         for kind, ids in missing.items() for node_id in ids
-    }
-    return {
-        "error": {
-            "type": "missing_node_types",
-            "message": f"this workflow uses node types this server does not have: {', '.join(names)}",
-            "details": "install the custom nodes that provide them, or remove those nodes",
-            "extra_info": {},
-        },
-        "missing_node_types": names,
-        "node_errors": node_errors,
-    }
+    }  # fmt: skip
+    body = error_body(
+        "missing_node_types",
+        f"this workflow uses node types this server does not have: {', '.join(names)}",
+        "install the custom nodes that provide them, or remove those nodes",
+        node_errors=node_errors,
+    )
+    return {**body, "missing_node_types": names}

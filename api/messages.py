@@ -10,17 +10,8 @@ from typing import Any, assert_never
 
 from api.redact import redact, redact_json
 from api.store import JobStatus
-from graph.events import (
-    Event,
-    JobInterrupted,
-    JobStarted,
-    JobSucceeded,
-    NodeDone,
-    NodeFailed,
-    NodesCached,
-    NodeStarted,
-    Progress,
-)
+from graph import events
+from graph.events import Event
 
 log = logging.getLogger(__name__)
 #: Appended to a node's error message: where the full detail is.
@@ -118,28 +109,28 @@ class JobRecord:
     @staticmethod
     def preview(event: Event) -> Any | None:
         """The step preview image carried by a progress event, if any."""
-        return event.preview if isinstance(event, Progress) else None
+        return event.preview if isinstance(event, events.Progress) else None
 
     def _messages(self, event: Event) -> list[Message]:
         match event:
-            case JobStarted():
+            case events.JobStarted():
                 return [Message("execution_start", {"prompt_id": self.prompt_id, "timestamp": now_ms()})]
-            case NodesCached():
+            case events.NodesCached():
                 return self._on_cached(event)
-            case NodeStarted():
+            case events.NodeStarted():
                 self.current = event.node_id
                 self.ran.add(event.node_id)
                 return [self._node_message("executing", event.node_id)]
-            case Progress():
+            case events.Progress():
                 data = {"value": event.value, "max": event.total, "prompt_id": self.prompt_id, "node": event.node_id}
                 return [Message("progress", data)]
-            case NodeDone():
+            case events.NodeDone():
                 return self._on_done(event)
-            case NodeFailed():
+            case events.NodeFailed():
                 return self._on_failed(event)
-            case JobInterrupted():
+            case events.JobInterrupted():
                 return self._on_interrupted(event)
-            case JobSucceeded():
+            case events.JobSucceeded():
                 data = {"prompt_id": self.prompt_id, "timestamp": now_ms()}
                 return [Message("execution_success", data, outcome="succeeded")]
         assert_never(event)  # a new event type in graph.events needs its message here: mypy reports the gap
@@ -147,13 +138,13 @@ class JobRecord:
     def _node_message(self, event_type: str, node: str | None, **extra: Any) -> Message:
         return Message(event_type, {"node": node, "display_node": node, "prompt_id": self.prompt_id, **extra})
 
-    def _on_cached(self, event: NodesCached) -> list[Message]:
+    def _on_cached(self, event: events.NodesCached) -> list[Message]:
         nodes = list(event.node_ids)
         self.executed.extend(nodes)
         self.cached += len(nodes)
         return [Message("execution_cached", {"nodes": nodes, "prompt_id": self.prompt_id, "timestamp": now_ms()})]
 
-    def _on_done(self, event: NodeDone) -> list[Message]:
+    def _on_done(self, event: events.NodeDone) -> list[Message]:
         node = event.node_id
         self.executed.append(node)
         ui = event.ui_output
@@ -162,7 +153,7 @@ class JobRecord:
         data = {"node": node, "display_node": node, "output": ui, "prompt_id": self.prompt_id}
         return [Message("executed", data, output=(node, ui))]
 
-    def _on_failed(self, event: NodeFailed) -> list[Message]:
+    def _on_failed(self, event: events.NodeFailed) -> list[Message]:
         node = event.node_id
         # The detail stays in the server log, with the prompt id; clients get no traceback and no server path.
         log.error("job %s: node %s (%s) raised %s: %s", self.prompt_id, node, self.node_type(node),
@@ -182,7 +173,7 @@ class JobRecord:
         }
         return [Message("execution_error", data, outcome="failed")]
 
-    def _on_interrupted(self, event: JobInterrupted) -> list[Message]:
+    def _on_interrupted(self, event: events.JobInterrupted) -> list[Message]:
         node = event.node_id or self.current
         data = {
             "prompt_id": self.prompt_id,

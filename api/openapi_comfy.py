@@ -124,9 +124,6 @@ def _register() -> None:
         "Every node's schema (ComfyUI's shape)", tags=INFO, responses={200: obj("class → schema")}))
     register("GET", "/api/object_info/{node_class}", fragment(
         "One node's schema", tags=INFO, responses={200: obj("{class: schema}, or {} if unknown")}))
-    register("GET", "/api/nodes", fragment(
-        "Latent Loom's richer node schema and plugin load errors", tags=OURS,
-        responses={200: obj("{nodes, load_errors}")}))
     register("GET", "/api/features", fragment(
         "Server feature flags", tags=INFO, responses={200: obj("{supports_preview_metadata, max_upload_size}")}))
     register("GET", "/api/extensions", fragment(

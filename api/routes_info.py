@@ -15,7 +15,7 @@ from aiohttp import web
 from api.engine import PromptRejected
 from api.jsonbody import BadRequest, json_error, read_json
 from api.state import state_of
-from graph.schema import object_info, rich_schema
+from graph.schema import object_info
 
 routes = web.RouteTableDef()
 VERSION = "0.1.0"
@@ -33,15 +33,6 @@ async def get_object_info(request: web.Request) -> web.Response:
 async def get_object_info_one(request: web.Request) -> web.Response:
     spec = state_of(request).engine.registry.get(request.match_info["node_class"])
     return web.json_response({} if spec is None else {spec.node_id: object_info(spec)})
-
-
-@routes.get("/nodes")
-async def get_nodes(request: web.Request) -> web.Response:
-    """Our richer schema of every node, plus the plugin modules that failed to load."""
-    registry = state_of(request).engine.registry
-    nodes = await asyncio.to_thread(lambda: [rich_schema(spec) for spec in registry])
-    errors = [{"module": error.module, "message": error.message} for error in registry.load_errors]
-    return web.json_response({"nodes": nodes, "load_errors": errors})
 
 
 @routes.get("/features")

@@ -24,6 +24,8 @@ def unet_dtype(device: torch.device, *, cpu_bf16: bool | None = None) -> torch.d
 
     bf16 roughly halves CPU time per step but moves outputs by about 1e-2, so it is never the default.
     """
+    if os.environ.get("LATENT_LOOM_FORCE_FP32", "") == "1":  # --force-fp32 (runconfig.py)
+        return torch.float32
     if device.type == "cuda":
         return torch.float16
     if cpu_bf16 is None:
@@ -38,7 +40,7 @@ def text_encoder_dtype(device: torch.device) -> torch.dtype:
 
 def vae_dtype(device: torch.device) -> torch.dtype:
     """bf16 on GPUs that support it (the SDXL VAE overflows in fp16), else fp32."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and torch.cuda.is_bf16_supported() and os.environ.get("LATENT_LOOM_FORCE_FP32") != "1":
         return torch.bfloat16
     return torch.float32
 

@@ -11,6 +11,9 @@ from graph.sockets import types_compatible
 from graph.spec import InputSpec, NodeSpec
 from graph.workflow import Link, Workflow, WorkflowNode, short_repr
 
+#: The suffix ComfyUI appends to file choices that live in input/ ("x.png [input]").
+INPUT_ANNOTATION = " [input]"
+
 
 class NodeChecker:
     """Checks nodes one at a time, collecting issues; providers of dynamic choices are called once per input."""
@@ -292,6 +295,9 @@ class NodeChecker:
         options, as_set = current
         if type(value) is str and as_set is not None:
             if value in as_set:
+                return
+            # ComfyUI's mask editor saves "clipspace/x.png [input]" in workflows: an input image, annotated.
+            if item.image_upload and value.endswith(INPUT_ANNOTATION) and value[:-len(INPUT_ANNOTATION)] in as_set:
                 return
         elif type(value) in (int, float, str) and any(type(o) is type(value) and o == value for o in options):
             return

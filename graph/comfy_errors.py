@@ -48,6 +48,8 @@ def error_body(
     error: dict[str, Any] = {"type": error_type, "message": message, "details": details, "extra_info": extra_info or {}}
     if code:
         error["code"] = error_type
+        if not details:
+            del error["details"]  # the v2 envelope's `details` is an object or absent; "" would not validate
     return {"error": error, "node_errors": node_errors or {}}
 
 

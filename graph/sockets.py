@@ -145,12 +145,31 @@ BUILTIN_TYPES: tuple[SocketType, ...] = (
     SocketType("MASK", "torch:Tensor", "#81c784", "float32 [B,H,W] in 0..1"),
     SocketType("CONTROL_NET", "diffusion.models.controlnet:ControlNet", "#4db6ac", "a loaded ControlNet"),
     SocketType("SIGMAS", "torch:Tensor", "#cddc39", "a 1-D noise schedule, last value 0"),
-    SocketType("SAMPLER", "", "#ec407a", "a sampling algorithm (SamplerCustom)"),
-    SocketType("GUIDER", "", "#66bb6a", "a model plus conditioning and guidance (SamplerCustomAdvanced)"),
-    SocketType("NOISE", "", "#bdbdbd", "an initial-noise generator (SamplerCustomAdvanced)"),
-    SocketType("CLIP_VISION", "", "#a5d6a7", "a CLIP image encoder"),
-    SocketType("CLIP_VISION_OUTPUT", "", "#80cbc4", "CLIP image embeddings"),
-    SocketType("STYLE_MODEL", "", "#ce93d8", "a style model (image embeddings into conditioning)"),
+    SocketType(
+        "SAMPLER", "diffusion.sampling.custom_values:SamplerChoice", "#ec407a", "a sampling algorithm (SamplerCustom)"
+    ),
+    SocketType(
+        "GUIDER",
+        "diffusion.sampling.guiders:Guider",
+        "#66bb6a",
+        "a model plus conditioning and guidance (SamplerCustomAdvanced)",
+    ),
+    SocketType(
+        "NOISE",
+        "diffusion.sampling.custom_values:NoiseSource",
+        "#bdbdbd",
+        "an initial-noise generator (SamplerCustomAdvanced)",
+    ),
+    SocketType("CLIP_VISION", "diffusion.vision.clip_vision:ClipVision", "#a5d6a7", "a CLIP image encoder"),
+    SocketType(
+        "CLIP_VISION_OUTPUT", "diffusion.vision.clip_vision:ClipVisionOutput", "#80cbc4", "CLIP image embeddings"
+    ),
+    SocketType(
+        "STYLE_MODEL",
+        "diffusion.vision.style_model:StyleModel",
+        "#ce93d8",
+        "a style model (image embeddings into conditioning)",
+    ),
     SocketType("GLIGEN", "", "#9fa8da", "a GLIGEN position-conditioning model"),
     SocketType("UPSCALE_MODEL", "", "#ffab91", "an image upscaling network"),
     SocketType("LATENT_OPERATION", "", "#f48fb1", "a function applied to latents during sampling"),

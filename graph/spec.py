@@ -125,7 +125,6 @@ class OutputSpec:
     display_name: str
     type_name: str
     tooltip: str | None = None
-    is_list: bool = False
 
 
 @dataclass(frozen=True)

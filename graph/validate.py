@@ -26,7 +26,6 @@ from graph.workflow import Link, Workflow, WorkflowNode
 __all__ = [
     "Analysis",
     "Limits",
-    "ValidationFailed",
     "ValidationIssue",
     "analyse",
     "ancestors_and_self",
@@ -35,14 +34,6 @@ __all__ = [
     "dependency_graph",
     "validate",
 ]
-
-
-class ValidationFailed(Exception):
-    """Raised by callers that prefer an exception; carries the issues."""
-
-    def __init__(self, issues: Sequence[ValidationIssue]) -> None:
-        super().__init__("\n".join(issue.message for issue in issues))
-        self.issues = list(issues)
 
 
 def validate(

@@ -7,16 +7,12 @@ from typing import Annotated, Literal
 
 import folders
 from diffusion.models.cache import MODEL_CACHE
-from diffusion.vision.clip_vision import ClipVision, ClipVisionOutput, load_clip_vision
-from graph.sockets import Socket
+from diffusion.vision.clip_vision import load_clip_vision
 from graph.spec import Effects, Outputs, node
 from graph.widgets import Range
 from imaging.batching import as_image_batch
 from nodes.loaders import _fingerprint, _model_choices
-from nodes.sockets import CONDITIONING, IMAGE
-
-CLIP_VISION = Annotated[ClipVision, Socket("CLIP_VISION")]
-CLIP_VISION_OUTPUT = Annotated[ClipVisionOutput, Socket("CLIP_VISION_OUTPUT")]
+from nodes.sockets import CLIP_VISION, CLIP_VISION_OUTPUT, CONDITIONING, IMAGE
 
 
 class ClipVisionResult(Outputs):

@@ -10,26 +10,24 @@ from typing import Annotated, Literal
 
 import torch
 
-from diffusion.types import Conditioning
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Range
+from nodes.sockets import CONDITIONING, MASK
 
 log = logging.getLogger(__name__)
 
-ConditioningValue = Annotated[Conditioning, Socket("CONDITIONING")]
 Fraction = Annotated[float, Range(0.0, 1.0, step=0.01)]
 Strength = Annotated[float, Range(0.0, 10.0, step=0.01)]
 Percent = Annotated[float, Range(0.0, 1.0, step=0.001)]
 
 
 class ConditioningOutputs(Outputs):
-    conditioning: ConditioningValue
+    conditioning: CONDITIONING
 
 
 @node("ConditioningSetAreaPercentage", category="conditioning")
 def conditioning_set_area_percentage(
-    conditioning: ConditioningValue,
+    conditioning: CONDITIONING,
     width: Fraction = 1.0,
     height: Fraction = 1.0,
     x: Fraction = 0.0,
@@ -43,15 +41,15 @@ def conditioning_set_area_percentage(
 
 
 @node("ConditioningSetAreaStrength", category="conditioning")
-def conditioning_set_area_strength(conditioning: ConditioningValue, strength: Strength = 1.0) -> ConditioningOutputs:
+def conditioning_set_area_strength(conditioning: CONDITIONING, strength: Strength = 1.0) -> ConditioningOutputs:
     """Set the weight of each entry where it overlaps others."""
     return ConditioningOutputs([e.with_changes(strength=strength) for e in conditioning])
 
 
 @node("ConditioningSetMask", category="conditioning")
 def conditioning_set_mask(
-    conditioning: ConditioningValue,
-    mask: Annotated[torch.Tensor, Socket("MASK")],
+    conditioning: CONDITIONING,
+    mask: MASK,
     strength: Strength = 1.0,
     set_cond_area: Literal["default", "mask bounds"] = "default",
 ) -> ConditioningOutputs:
@@ -66,7 +64,7 @@ def conditioning_set_mask(
 
 
 @node("ConditioningSetTimestepRange", category="advanced/conditioning")
-def conditioning_set_timestep_range(conditioning: ConditioningValue, start: Percent = 0.0,
+def conditioning_set_timestep_range(conditioning: CONDITIONING, start: Percent = 0.0,
                                     end: Percent = 1.0) -> ConditioningOutputs:
     """Use each entry only between start and end (fractions of the sampling process, 0 = first step)."""
     return ConditioningOutputs([e.with_changes(timestep_range=(start, end)) for e in conditioning])
@@ -74,8 +72,8 @@ def conditioning_set_timestep_range(conditioning: ConditioningValue, start: Perc
 
 @node("ConditioningAverage", category="conditioning")
 def conditioning_average(
-    conditioning_to: ConditioningValue,
-    conditioning_from: ConditioningValue,
+    conditioning_to: CONDITIONING,
+    conditioning_from: CONDITIONING,
     conditioning_to_strength: Fraction = 1.0,
 ) -> ConditioningOutputs:
     """Blend the text embeddings (and pooled outputs) of each ``to`` entry with the first ``from`` entry."""

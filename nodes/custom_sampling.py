@@ -17,32 +17,26 @@ from diffusion.sampling.custom_values import (
 )
 from diffusion.sampling.guiders import BasicGuider, CFGGuider, Guider, Progress, sample_with_guider
 from diffusion.sampling.ksampler import check_latent
-from diffusion.types import Conditioning, DiffusionModel
 from graph import runtime
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Label, Range, Seed, Toggle
+from nodes.sockets import CONDITIONING, GUIDER, LATENT, MODEL, NOISE, SAMPLER, SIGMAS
 
 LatentDict = dict[str, Any]
-ModelInput = Annotated[DiffusionModel, Socket("MODEL")]
-ConditioningInput = Annotated[Conditioning, Socket("CONDITIONING")]
-LatentInput = Annotated[LatentDict, Socket("LATENT")]
-SamplerInput = Annotated[SamplerChoice, Socket("SAMPLER")]
-SigmasInput = Annotated[torch.Tensor, Socket("SIGMAS")]
 Cfg = Annotated[float, Range(0.0, 100.0, step=0.1, round=0.01)]
 
 
 class CustomSampled(Outputs):
-    output: Annotated[LatentDict, Socket("LATENT"), Label("output")]
-    denoised_output: Annotated[LatentDict, Socket("LATENT"), Label("denoised_output")]
+    output: Annotated[LATENT, Label("output")]
+    denoised_output: Annotated[LATENT, Label("denoised_output")]
 
 
 class GuiderResult(Outputs):
-    guider: Annotated[Guider, Socket("GUIDER")]
+    guider: GUIDER
 
 
 class NoiseResult(Outputs):
-    noise: Annotated[NoiseSource, Socket("NOISE")]
+    noise: NOISE
 
 
 def _check(node_id: str, name: str, value: object, expected: type, what: str) -> None:
@@ -81,16 +75,16 @@ def _run(node_id: str, guider: Guider, noise: NoiseSource, sampler: SamplerChoic
 
 @node("SamplerCustom", category="sampling/custom_sampling")
 def sampler_custom(
-    model: ModelInput,
+    model: MODEL,
     add_noise: Annotated[bool, Toggle()] = True,
     noise_seed: Seed = 0,
     cfg: Cfg = 8.0,
     *,
-    positive: ConditioningInput,
-    negative: ConditioningInput,
-    sampler: SamplerInput,
-    sigmas: SigmasInput,
-    latent_image: LatentInput,
+    positive: CONDITIONING,
+    negative: CONDITIONING,
+    sampler: SAMPLER,
+    sigmas: SIGMAS,
+    latent_image: LATENT,
 ) -> CustomSampled:
     """Sample with CFG along a SIGMAS schedule with a SAMPLER; also returns the last x0 estimate."""
     # Without start noise, noise_seed still seeds the sampler's own stream (ancestral, SDE), as in ComfyUI.
@@ -100,11 +94,11 @@ def sampler_custom(
 
 @node("SamplerCustomAdvanced", category="sampling/custom_sampling")
 def sampler_custom_advanced(
-    noise: Annotated[NoiseSource, Socket("NOISE")],
-    guider: Annotated[Guider, Socket("GUIDER")],
-    sampler: SamplerInput,
-    sigmas: SigmasInput,
-    latent_image: LatentInput,
+    noise: NOISE,
+    guider: GUIDER,
+    sampler: SAMPLER,
+    sigmas: SIGMAS,
+    latent_image: LATENT,
 ) -> CustomSampled:
     """Sample with any GUIDER, NOISE, SAMPLER and SIGMAS; also returns the last x0 estimate."""
     if not callable(getattr(noise, "generate", None)):
@@ -116,14 +110,14 @@ def sampler_custom_advanced(
 
 
 @node("CFGGuider", category="sampling/guiders", display_name="CFG Guider")
-def cfg_guider(model: ModelInput, positive: ConditioningInput, negative: ConditioningInput,
+def cfg_guider(model: MODEL, positive: CONDITIONING, negative: CONDITIONING,
                cfg: Cfg = 8.0) -> GuiderResult:
     """Classifier-free guidance between a positive and a negative conditioning."""
     return GuiderResult(CFGGuider(model, positive, negative, cfg))
 
 
 @node("BasicGuider", category="sampling/guiders", display_name="Basic Guider")
-def basic_guider(model: ModelInput, conditioning: ConditioningInput) -> GuiderResult:
+def basic_guider(model: MODEL, conditioning: CONDITIONING) -> GuiderResult:
     """One conditioning, no negative and no CFG (for guidance-distilled models)."""
     return GuiderResult(BasicGuider(model, conditioning))
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from diffusion.sampling.dual_cfg import DualCFGGuider
-from diffusion.sampling.guiders import Guider
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Range
-from nodes.sockets import CONDITIONING, MODEL
+from nodes.sockets import CONDITIONING, GUIDER, MODEL
 
 Cfg = Annotated[float, Range(0.0, 100.0, step=0.1, round=0.01)]
 
 
 class DualGuiderResult(Outputs):
-    guider: Annotated[Guider, Socket("GUIDER")]
+    guider: GUIDER
 
 
 @node("DualCFGGuider", category="sampling/custom_sampling/guiders")

@@ -14,16 +14,15 @@ import torch.nn.functional as F
 
 from diffusion.sampling.concat import CONCAT_KIND, CONCAT_LATENT, CONCAT_MASK
 from diffusion.types import Conditioning
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Label, Tooltip
-from nodes.sockets import CONDITIONING, IMAGE, MASK, VAE, LatentDict
+from nodes.sockets import CONDITIONING, IMAGE, LATENT, MASK, VAE, LatentDict
 
 
 class EditConditioning(Outputs):
-    positive: Annotated[Conditioning, Socket("CONDITIONING"), Label("positive")]
-    negative: Annotated[Conditioning, Socket("CONDITIONING"), Label("negative")]
-    latent: Annotated[LatentDict, Socket("LATENT"), Label("latent")]
+    positive: Annotated[CONDITIONING, Label("positive")]
+    negative: Annotated[CONDITIONING, Label("negative")]
+    latent: Annotated[LATENT, Label("latent")]
 
 
 def _pixels(node_id: str, pixels: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,12 @@ from typing import Annotated, Literal
 
 import torch
 
+from graph.sockets import Socket
 from graph.spec import Outputs, node
-from graph.widgets import MAX_RESOLUTION, Allocates, Range
+from graph.widgets import MAX_RESOLUTION, Allocates, Label, Range
 from imaging.batching import as_image_batch, match_alpha
 from imaging.resize import ImageUpscaleMethod, center_crop_to_aspect, resize_images
-from nodes.sockets import IMAGE, INT, MASK
+from nodes.sockets import IMAGE, MASK
 
 Offset = Annotated[int, Range(0, MAX_RESOLUTION, step=1)]
 Side = Annotated[int, Range(1, MAX_RESOLUTION, step=1)]
@@ -31,9 +32,9 @@ class PaddedImage(Outputs):
 
 
 class ImageSize(Outputs):
-    width: INT
-    height: INT
-    batch_size: INT
+    width: Annotated[int, Socket("INT"), Label("width")]
+    height: Annotated[int, Socket("INT"), Label("height")]
+    batch_size: Annotated[int, Socket("INT"), Label("batch_size")]
 
 
 def outpaint_mask(height: int, width: int, sides: tuple[int, int, int, int], feathering: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ import logging
 import random
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -38,9 +39,16 @@ def input_images() -> list[str]:
 InputImage = Annotated[str, Choices(input_images, source="input images"), ImageUpload()]
 
 
+def input_image_path(name: str) -> Path:
+    """The input/ file a LoadImage value names; ComfyUI's " [input]" annotation (its mask editor writes
+    "clipspace/x.png [input]") is accepted. Other folders' annotations are not: validation refuses them."""
+    kind, plain = folders.split_annotated_name(name)
+    return folders.resolve_path("input", plain if kind == "input" else name)
+
+
 def _input_file_hash(values: Mapping[str, Any]) -> str:
     """The sha256 of the chosen input image (memoised by size and mtime): a replaced file reruns the node."""
-    return file_fingerprint(folders.resolve_path("input", str(values["image"])), content_hash=True)
+    return file_fingerprint(input_image_path(str(values["image"])), content_hash=True)
 
 
 class LoadedImage(Outputs):
@@ -65,7 +73,7 @@ class ImageResult(Outputs):
 )
 def load_image(image: InputImage) -> LoadedImage:
     """Load an image from input/: all frames as a batch, and a mask from its alpha (1 - alpha)."""
-    images, masks = load_image_frames(folders.resolve_path("input", image))
+    images, masks = load_image_frames(input_image_path(image))
     return LoadedImage(image=images, mask=masks)
 
 
@@ -78,7 +86,7 @@ def load_image(image: InputImage) -> LoadedImage:
 )
 def load_image_mask(image: InputImage, channel: Literal["alpha", "red", "green", "blue"]) -> MaskResult:
     """Load one channel of an image from input/ as a mask (alpha is inverted: 1 - alpha)."""
-    return MaskResult(mask=load_mask_channel(folders.resolve_path("input", image), channel))
+    return MaskResult(mask=load_mask_channel(input_image_path(image), channel))
 
 
 def comfyui_pnginfo(extra_pnginfo: dict[str, Any] | None) -> dict[str, Any] | None:

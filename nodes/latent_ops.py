@@ -32,11 +32,16 @@ def _with_samples(latent: LatentDict, samples: torch.Tensor) -> LatentResult:
     return LatentResult(out)
 
 
+def same_channels(node_id: str, first: torch.Tensor, second: torch.Tensor) -> None:
+    """Refuse two latents of different channel counts (different model families) with a clear message."""
+    if first.shape[1] != second.shape[1]:
+        raise ValueError(f"{node_id}: the latents have {first.shape[1]} and {second.shape[1]} channels "
+                         "(from different model families?)")
+
+
 def resized_like(target: torch.Tensor, other: torch.Tensor, node_id: str, repeat_batch: bool = True) -> torch.Tensor:
     """`other` resized (bilinear, centre crop) to `target`'s cells and, by default, cycled to its batch."""
-    if other.shape[1] != target.shape[1]:
-        raise ValueError(f"{node_id}: the latents have {target.shape[1]} and {other.shape[1]} channels "
-                         "(from different model families?)")
+    same_channels(node_id, target, other)
     if other.shape[2:] != target.shape[2:]:
         other = upscale_latent(other, target.shape[3], target.shape[2], "bilinear", "center")
     return repeat_to_batch(other, target.shape[0]) if repeat_batch else other
@@ -118,6 +123,7 @@ def latent_composite(
     """Paste samples_from into samples_to at pixel offset (x, y); `feather` pixels fade in at inner edges."""
     target = as_latent_samples("LatentComposite", samples_to, "samples_to")
     source = as_latent_samples("LatentComposite", samples_from, "samples_from")
+    same_channels("LatentComposite", target, source)
     left, top, fade = x // 8, y // 8, feather // 8
     out = target.clone()
     source = source[:, :, : max(0, target.shape[2] - top), : max(0, target.shape[3] - left)]
@@ -155,6 +161,7 @@ def latent_composite_masked(
     """Paste `source` at pixel offset (x, y) through `mask` (resized to the source); 1 in the mask = source."""
     target = as_latent_samples("LatentCompositeMasked", destination, "destination")
     pasted = as_latent_samples("LatentCompositeMasked", source, "source")
+    same_channels("LatentCompositeMasked", target, pasted)
     weights = None if mask is None else as_mask_batch("LatentCompositeMasked", mask)
     return _with_samples(destination, composite(target, pasted, x, y, weights, 8, resize_source))
 
@@ -166,6 +173,7 @@ def latent_blend(
     """samples1·f + samples2·(1 − f); samples2 is resized (bicubic, centre crop) to samples1's cells."""
     first = as_latent_samples("LatentBlend", samples1, "samples1")
     second = as_latent_samples("LatentBlend", samples2, "samples2")
+    same_channels("LatentBlend", first, second)
     if second.shape[1:] != first.shape[1:]:
         second = upscale_latent(second, first.shape[3], first.shape[2], "bicubic", "center")
     if second.shape[:2] != first.shape[:2] and second.shape[0] != 1:

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from graph.sockets import Socket
 from graph.spec import NoOutputs, Outputs, node
+from graph.widgets import Label
 
 AnyValue = Annotated[Any, Socket("*")]
 
 
 class Switched(Outputs):
-    output: AnyValue
+    output: Annotated[Any, Socket("*"), Label("output")]
 
 
 @node("ComfySwitchNode", category="logic", display_name="Switch")

@@ -16,16 +16,15 @@ from diffusion.sampling.cfg_patches import RescaleCfg
 from diffusion.sampling.guiders import model_sampling_for
 from diffusion.sampling.mask_patches import DifferentialDiffusionMask
 from diffusion.types import DiffusionModel
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import OptionalInput, Range, Toggle
+from nodes.sockets import MODEL
 
-ModelInput = Annotated[DiffusionModel, Socket("MODEL")]
 FreeUScale = Annotated[float, Range(0.0, 10.0, step=0.01)]
 
 
 class ModelResult(Outputs):
-    model: Annotated[DiffusionModel, Socket("MODEL")]
+    model: MODEL
 
 
 def patched(node_id: str, model: DiffusionModel, label: str, **changes: Any) -> ModelResult:
@@ -42,21 +41,21 @@ def _freeu(node_id: str, model: DiffusionModel, patch: FreeU) -> ModelResult:
 
 
 @node("FreeU", category="model_patches/unet")
-def freeu(model: ModelInput, b1: FreeUScale = 1.1, b2: FreeUScale = 1.2, s1: FreeUScale = 0.9,
+def freeu(model: MODEL, b1: FreeUScale = 1.1, b2: FreeUScale = 1.2, s1: FreeUScale = 0.9,
           s2: FreeUScale = 0.2) -> ModelResult:
     """FreeU: boost decoder backbone features (b1, b2) and damp low frequencies of the skips (s1, s2)."""
     return _freeu("FreeU", model, FreeU(b1, b2, s1, s2, version=1))
 
 
 @node("FreeU_V2", category="model_patches/unet")
-def freeu_v2(model: ModelInput, b1: FreeUScale = 1.3, b2: FreeUScale = 1.4, s1: FreeUScale = 0.9,
+def freeu_v2(model: MODEL, b1: FreeUScale = 1.3, b2: FreeUScale = 1.4, s1: FreeUScale = 0.9,
              s2: FreeUScale = 0.2) -> ModelResult:
     """FreeU as released by its authors: the backbone boost follows the normalised channel mean."""
     return _freeu("FreeU_V2", model, FreeU(b1, b2, s1, s2, version=2))
 
 
 @node("RescaleCFG", category="advanced/model")
-def rescale_cfg(model: ModelInput,
+def rescale_cfg(model: MODEL,
                 multiplier: Annotated[float, Range(0.0, 1.0, step=0.01)] = 0.7) -> ModelResult:
     """Rescale the guided prediction's std to the positive one's (for v-prediction and zero-SNR models)."""
     return patched("RescaleCFG", model, f"RescaleCFG({multiplier})", cfg_function=RescaleCfg(multiplier))
@@ -64,7 +63,7 @@ def rescale_cfg(model: ModelInput,
 
 @node("ModelSamplingDiscrete", category="advanced/model")
 def model_sampling_discrete(
-    model: ModelInput,
+    model: MODEL,
     sampling: Literal["eps", "v_prediction", "lcm", "x0", "img_to_img"] = "eps",
     zsnr: Annotated[bool, Toggle()] = False,
 ) -> ModelResult:
@@ -75,7 +74,7 @@ def model_sampling_discrete(
 
 @node("DifferentialDiffusion", category="_for_testing", display_name="Differential Diffusion")
 def differential_diffusion(
-    model: ModelInput,
+    model: MODEL,
     strength: Annotated[float, Range(0.0, 1.0, step=0.01), OptionalInput()] = 1.0,
 ) -> ModelResult:
     """Treat a soft inpainting mask as per-pixel denoise strength (repaint each cell for a share of the steps)."""
@@ -85,7 +84,7 @@ def differential_diffusion(
 
 @node("PerturbedAttentionGuidance", category="model_patches/unet")
 def perturbed_attention_guidance(
-    model: ModelInput, scale: Annotated[float, Range(0.0, 100.0, step=0.01, round=0.01)] = 3.0,
+    model: MODEL, scale: Annotated[float, Range(0.0, 100.0, step=0.01, round=0.01)] = 3.0,
 ) -> ModelResult:
     """Guide away from a prediction whose middle-block self-attention is the identity (one extra pass a step)."""
     post = (*options_of(model).post_cfg, PerturbedAttentionGuidance(scale))
@@ -98,7 +97,7 @@ ResizeMethod = Literal["bicubic", "nearest-exact", "bilinear", "area", "bislerp"
 @node("PatchModelAddDownscale", category="model_patches/unet",
       display_name="PatchModelAddDownscale (Kohya Deep Shrink)")
 def patch_model_add_downscale(
-    model: ModelInput,
+    model: MODEL,
     block_number: Annotated[int, Range(1, 32, step=1)] = 3,
     downscale_factor: Annotated[float, Range(0.1, 9.0, step=0.001)] = 2.0,
     start_percent: Annotated[float, Range(0.0, 1.0, step=0.001)] = 0.0,
@@ -118,7 +117,7 @@ def patch_model_add_downscale(
 
 @node("SelfAttentionGuidance", category="_for_testing", display_name="Self-Attention Guidance")
 def self_attention_guidance(
-    model: ModelInput,
+    model: MODEL,
     scale: Annotated[float, Range(-2.0, 5.0, step=0.01)] = 0.5,
     blur_sigma: Annotated[float, Range(0.0, 10.0, step=0.1)] = 2.0,
 ) -> ModelResult:

@@ -11,7 +11,7 @@ import torch
 
 from graph.sockets import Socket
 from graph.spec import Effects, NoOutputs, Outputs, node
-from graph.widgets import Hidden, OptionalInput
+from graph.widgets import Hidden, Label, OptionalInput
 from imaging.batching import as_mask_batch
 from imaging.png_metadata import PREVIEW_COMPRESS_LEVEL
 from nodes.images import write_images
@@ -34,7 +34,7 @@ def _preview(images: torch.Tensor, stem: str, prompt: dict[str, Any] | None,
 
 
 class MaskPreviewed(Outputs):
-    mask: MASK
+    mask: Annotated[torch.Tensor, Socket("MASK"), Label("mask")]
     ui: dict[str, list[Any]] | None = None
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from diffusion.sampling.custom_values import SamplerChoice
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Range
 from nodes.sampling import SamplerName
+from nodes.sockets import SAMPLER
 
 #: η and s_noise: ComfyUI's {1.0, 0..100, step 0.01, no rounding}.
 Unit = Annotated[float, Range(0.0, 100.0, step=0.01, round=False)]
@@ -16,7 +16,7 @@ NoiseDevice = Literal["gpu", "cpu"]
 
 
 class SamplerResult(Outputs):
-    sampler: Annotated[SamplerChoice, Socket("SAMPLER")]
+    sampler: SAMPLER
 
 
 @node("KSamplerSelect", category="sampling/samplers")

@@ -10,13 +10,11 @@ from diffusion.sampling import custom_schedules as cs
 from diffusion.sampling.guiders import model_sampling_for
 from diffusion.sampling.schedulers import beta as beta_schedule
 from diffusion.sampling.schedulers import calculate_sigmas
-from diffusion.types import DiffusionModel
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Range
 from nodes.sampling import SchedulerName
+from nodes.sockets import MODEL, SIGMAS
 
-ModelInput = Annotated[DiffusionModel, Socket("MODEL")]
 Steps = Annotated[int, Range(1, 10000)]
 Denoise = Annotated[float, Range(0.0, 1.0, step=0.01)]
 Sigma = Annotated[float, Range(0.0, 5000.0, step=0.01, round=False)]
@@ -27,7 +25,7 @@ SIGMA_MIN = 0.0291675
 
 
 class SigmasResult(Outputs):
-    sigmas: Annotated[torch.Tensor, Socket("SIGMAS")]
+    sigmas: SIGMAS
 
 
 def _positive(node_id: str, **values: float) -> None:
@@ -37,7 +35,7 @@ def _positive(node_id: str, **values: float) -> None:
 
 
 @node("BasicScheduler", category="sampling/schedulers")
-def basic_scheduler(model: ModelInput, scheduler: SchedulerName = "simple", steps: Steps = 20,
+def basic_scheduler(model: MODEL, scheduler: SchedulerName = "simple", steps: Steps = 20,
                     denoise: Denoise = 1.0) -> SigmasResult:
     """KSampler's schedules from the model's σ table; denoise < 1 keeps the tail of a longer schedule."""
     total = steps
@@ -81,7 +79,7 @@ def vp_scheduler(steps: Steps = 20, beta_d: Sigma = 19.9, beta_min: Sigma = 0.1,
 
 
 @node("BetaSamplingScheduler", category="sampling/schedulers")
-def beta_sampling_scheduler(model: ModelInput, steps: Steps = 20,
+def beta_sampling_scheduler(model: MODEL, steps: Steps = 20,
                             alpha: Annotated[float, Range(0.0, 50.0, step=0.01, round=False)] = 0.6,
                             beta: Annotated[float, Range(0.0, 50.0, step=0.01, round=False)] = 0.6) -> SigmasResult:
     """Timesteps spaced by a Beta(α, β) distribution's quantiles (Lee et al. 2024)."""
@@ -90,7 +88,7 @@ def beta_sampling_scheduler(model: ModelInput, steps: Steps = 20,
 
 
 @node("SDTurboScheduler", category="sampling/schedulers")
-def sd_turbo_scheduler(model: ModelInput, steps: Annotated[int, Range(1, 10)] = 1,
+def sd_turbo_scheduler(model: MODEL, steps: Annotated[int, Range(1, 10)] = 1,
                        denoise: Denoise = 1.0) -> SigmasResult:
     """SD-Turbo's timesteps 999, 899, ... (1 to 10 steps)."""
     return SigmasResult(cs.sd_turbo_sigmas(model_sampling_for(model), steps, denoise))

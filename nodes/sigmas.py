@@ -4,37 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import torch
-
 from diffusion.sampling import custom_schedules as cs
 from diffusion.sampling.custom_values import check_sigmas
 from diffusion.sampling.guiders import model_sampling_for
-from diffusion.types import DiffusionModel
-from graph.sockets import Socket
 from graph.spec import Outputs, node
 from graph.widgets import Label, Range, Toggle
-
-SigmasInput = Annotated[torch.Tensor, Socket("SIGMAS")]
+from nodes.sockets import FLOAT, MODEL, SIGMAS
 
 
 class SigmasResult(Outputs):
-    sigmas: Annotated[torch.Tensor, Socket("SIGMAS")]
+    sigmas: SIGMAS
 
 
 class SplitResult(Outputs):
-    high_sigmas: Annotated[torch.Tensor, Socket("SIGMAS"), Label("high_sigmas")]
-    low_sigmas: Annotated[torch.Tensor, Socket("SIGMAS"), Label("low_sigmas")]
+    high_sigmas: Annotated[SIGMAS, Label("high_sigmas")]
+    low_sigmas: Annotated[SIGMAS, Label("low_sigmas")]
 
 
 @node("SplitSigmas", category="sampling/sigmas")
-def split_sigmas(sigmas: SigmasInput, step: Annotated[int, Range(0, 10000)] = 0) -> SplitResult:
+def split_sigmas(sigmas: SIGMAS, step: Annotated[int, Range(0, 10000)] = 0) -> SplitResult:
     """Split a schedule at a step: the high half ends and the low half starts at σ_step."""
     high, low = cs.split_at_step(check_sigmas("SplitSigmas", sigmas), step)
     return SplitResult(high, low)
 
 
 @node("SplitSigmasDenoise", category="sampling/sigmas")
-def split_sigmas_denoise(sigmas: SigmasInput,
+def split_sigmas_denoise(sigmas: SIGMAS,
                          denoise: Annotated[float, Range(0.0, 1.0, step=0.01)] = 1.0) -> SplitResult:
     """Split so the low half holds the last round(steps·denoise) steps."""
     high, low = cs.split_at_denoise(check_sigmas("SplitSigmasDenoise", sigmas), denoise)
@@ -42,13 +37,13 @@ def split_sigmas_denoise(sigmas: SigmasInput,
 
 
 @node("FlipSigmas", category="sampling/sigmas")
-def flip_sigmas(sigmas: SigmasInput) -> SigmasResult:
+def flip_sigmas(sigmas: SIGMAS) -> SigmasResult:
     """Reverse the schedule (σ rising: unsampling); a leading 0 becomes 0.0001."""
     return SigmasResult(cs.flip(check_sigmas("FlipSigmas", sigmas)))
 
 
 @node("SetFirstSigma", category="sampling/sigmas")
-def set_first_sigma(sigmas: SigmasInput,
+def set_first_sigma(sigmas: SIGMAS,
                     sigma: Annotated[float, Range(0.0, 20000.0, step=0.001, round=False)] = 136.0) -> SigmasResult:
     """Replace σ₀ (e.g. a larger start noise)."""
     sigmas = check_sigmas("SetFirstSigma", sigmas)
@@ -59,7 +54,7 @@ def set_first_sigma(sigmas: SigmasInput,
 
 @node("ExtendIntermediateSigmas", category="sampling/sigmas")
 def extend_intermediate_sigmas(
-    sigmas: SigmasInput,
+    sigmas: SIGMAS,
     steps: Annotated[int, Range(1, 100)] = 2,
     start_at_sigma: Annotated[float, Range(-1.0, 20000.0, step=0.01, round=False)] = -1.0,
     end_at_sigma: Annotated[float, Range(0.0, 20000.0, step=0.01, round=False)] = 12.0,
@@ -71,12 +66,12 @@ def extend_intermediate_sigmas(
 
 
 class SigmaValue(Outputs):
-    sigma_value: Annotated[float, Socket("FLOAT"), Label("sigma_value")]
+    sigma_value: Annotated[FLOAT, Label("sigma_value")]
 
 
 @node("SamplingPercentToSigma", category="sampling/sigmas")
 def sampling_percent_to_sigma(
-    model: Annotated[DiffusionModel, Socket("MODEL")],
+    model: MODEL,
     sampling_percent: Annotated[float, Range(0.0, 1.0, step=0.0001)] = 0.0,
     return_actual_sigma: Annotated[bool, Toggle()] = False,
 ) -> SigmaValue:

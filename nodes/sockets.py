@@ -16,9 +16,13 @@ import torch
 
 from diffusion.models.controlnet import ControlNet
 from diffusion.models.model import UnetModel
+from diffusion.sampling.custom_values import NoiseSource, SamplerChoice
+from diffusion.sampling.guiders import Guider
 from diffusion.text.clip import Clip
 from diffusion.types import Conditioning
 from diffusion.vae import Vae
+from diffusion.vision.clip_vision import ClipVision, ClipVisionOutput
+from diffusion.vision.style_model import StyleModel
 from graph.sockets import Socket
 
 MODEL = Annotated[UnetModel, Socket("MODEL")]
@@ -32,6 +36,12 @@ IMAGE = Annotated[torch.Tensor, Socket("IMAGE")]
 MASK = Annotated[torch.Tensor, Socket("MASK")]
 CONTROL_NET = Annotated[ControlNet, Socket("CONTROL_NET")]
 SIGMAS = Annotated[torch.Tensor, Socket("SIGMAS")]
+SAMPLER = Annotated[SamplerChoice, Socket("SAMPLER")]
+GUIDER = Annotated[Guider, Socket("GUIDER")]
+NOISE = Annotated[NoiseSource, Socket("NOISE")]
+CLIP_VISION = Annotated[ClipVision, Socket("CLIP_VISION")]
+CLIP_VISION_OUTPUT = Annotated[ClipVisionOutput, Socket("CLIP_VISION_OUTPUT")]
+STYLE_MODEL = Annotated[StyleModel, Socket("STYLE_MODEL")]
 #: Widget value types as outputs (GetImageSize, primitives): links from them feed widget inputs of the same type.
 INT = Annotated[int, Socket("INT")]
 FLOAT = Annotated[float, Socket("FLOAT")]

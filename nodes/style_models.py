@@ -9,15 +9,12 @@ import torch
 
 import folders
 from diffusion.models.cache import MODEL_CACHE
-from diffusion.vision.style_model import StyleModel, load_style_model
-from graph.sockets import Socket
+from diffusion.vision.style_model import load_style_model
 from graph.spec import Effects, Outputs, node
 from graph.widgets import Range
-from nodes.clip_vision import CLIP_VISION_OUTPUT, ConditioningResult
+from nodes.clip_vision import ConditioningResult
 from nodes.loaders import _fingerprint, _model_choices
-from nodes.sockets import CONDITIONING
-
-STYLE_MODEL = Annotated[StyleModel, Socket("STYLE_MODEL")]
+from nodes.sockets import CLIP_VISION_OUTPUT, CONDITIONING, STYLE_MODEL
 
 
 class StyleModelResult(Outputs):

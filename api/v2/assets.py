@@ -27,6 +27,8 @@ URL_LIFETIME_SECONDS = 24 * 3600
 ASSET_TYPE = "core/ASSET"
 #: Inputs made from output/temp assets are copied here (the loaders read input/ only).
 FROM_OUTPUTS_SUBFOLDER = "from-outputs"
+#: Text outputs (PreviewAny) are written here, under temp/, to be served like files.
+TEXT_SUBFOLDER = "v2-text"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,23 @@ class Assets:
         row = AssetRow(asset_id, blake3_file(path), path.stat().st_size, content_type_for(None, name), kind, name,
                        time.time(), job_id, node_id)
         return self.index.add(row)
+
+    def text_output(self, job_id: str, node_id: str, index: int, text: str) -> AssetRow:
+        """Text a node showed, as an asset: written once to temp/ (rewritten if the temp folder was cleaned)."""
+        asset_id = str(uuid.uuid5(OUTPUT_NAMESPACE, f"{job_id}/{node_id}/text/{index}"))
+        name = f"{TEXT_SUBFOLDER}/{job_id}-{node_id}-{index}.txt"
+        row = self.index.get(asset_id)
+        target = self.folders.resolve_path("temp", name, must_exist=False)
+        if row is None or not target.is_file():
+            data = text.encode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            staged.write_bytes(data)
+            staged.replace(target)
+            if row is None:
+                row = self.index.add(AssetRow(asset_id, blake3_file(target), len(data), "text/plain", "temp", name,
+                                              time.time(), job_id, node_id))
+        return row
 
     # -- core/ASSET references ------------------------------------------------------------------------
 

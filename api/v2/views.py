@@ -8,13 +8,14 @@ which is failed with code `server_restarted` (nobody asked for it to stop).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from api.redact import redact
 from api.store import Job, JobStore
 from api.v2.assets import Assets, content_url
 from api.v2.live import LiveView
-from api.v2.records import iso
+from api.v2.records import AssetRow, iso, job_labels
 
 #: Reported retention. History is bounded by count (--history-size), not by time; this is the contract's
 #: required deadline, a lower bound on how long a job stays readable under normal use.
@@ -58,15 +59,30 @@ def job_error(job: Job) -> dict[str, Any] | None:
     }
 
 
-def file_outputs(ui_outputs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str, str]]:
-    """(node id, output type, folder kind, name) of every file a node showed, in commit order."""
-    found: list[tuple[str, str, str, str]] = []
+@dataclass(frozen=True)
+class OutputRef:
+    """One thing a node showed: a file (folder kind + name) or a text (PreviewAny's `text`, `index`-th)."""
+
+    node_id: str
+    type: str
+    kind: str
+    name: str
+    text: str | None = None
+    index: int = 0
+
+
+def file_outputs(ui_outputs: list[tuple[str, dict[str, Any]]]) -> list[OutputRef]:
+    """Every file or text the nodes showed, in commit order."""
+    found: list[OutputRef] = []
     for node_id, ui in ui_outputs:
         animated = bool(ui.get("animated")) and any(bool(flag) for flag in ui.get("animated") or [])
         for key, items in ui.items():
             if not isinstance(items, list):
                 continue
-            for item in items:
+            for index, item in enumerate(items):
+                if key == "text" and isinstance(item, str):
+                    found.append(OutputRef(node_id, "text", "temp", "", item, index))
+                    continue
                 if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
                     continue
                 kind = item.get("type", "output")
@@ -77,7 +93,7 @@ def file_outputs(ui_outputs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str
                 output_type = _OUTPUT_KEYS.get(key, "file")
                 if output_type == "image" and animated:
                     output_type = "video"
-                found.append((node_id, output_type, str(kind), name))
+                found.append(OutputRef(node_id, output_type, str(kind), name))
     return found
 
 
@@ -98,12 +114,16 @@ class JobViews:
     def outputs(self, job: Job, live: LiveView, base_url: str) -> list[dict[str, Any]]:
         result = []
         expires = iso(time.time() + 24 * 3600)
-        for node_id, output_type, kind, name in file_outputs(self.ui_outputs(job, live)):
-            row = self.assets.output(job.id, node_id, kind, name)
+        for ref in file_outputs(self.ui_outputs(job, live)):
+            row: AssetRow | None
+            if ref.text is not None:
+                row = self.assets.text_output(job.id, ref.node_id, ref.index, ref.text)
+            else:
+                row = self.assets.output(job.id, ref.node_id, ref.kind, ref.name)
             if row is None:
                 continue
             result.append({
-                "node_id": node_id, "name": name.rsplit("/", 1)[-1], "type": output_type,
+                "node_id": ref.node_id, "name": row.name.rsplit("/", 1)[-1], "type": ref.type,
                 "content_type": row.content_type, "size_bytes": row.size, "id": row.id, "hash": row.hash,
                 "url": content_url(base_url, row.id), "url_expires_at": expires, "job_id": job.id,
             })
@@ -145,15 +165,17 @@ class JobViews:
                 "execution_ms": int(((finished or now) - started) * 1000) if started is not None else None,
             },
             "urls": {"self": path, "events": f"{path}/events", "cancel": f"{path}/cancel"},
+            "metadata": job_labels(self.store, [job.id]).get(job.id, {}),
         }
 
-    def summary(self, job: Job, canceling: bool) -> dict[str, Any]:
+    def summary(self, job: Job, canceling: bool, labels: dict[str, str]) -> dict[str, Any]:
         """A list item: the lighter shape `GET /api/v2/jobs` returns (full job via its `urls.self`)."""
         status = v2_status(job, canceling)
         updated = job.finished or job.started or job.created
         path = f"/api/v2/jobs/{job.id}"
         return {
             "id": job.id, "status": status, "create_time": iso(job.created), "update_time": iso(updated),
+            "metadata": labels,
             "queue_position": self.store.queue_position(job) if status == "queued" else None,
             "urls": {"self": path, "events": f"{path}/events", "cancel": f"{path}/cancel"},
         }

@@ -5,16 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.messages import SEE_LOG, JobRecord
-from graph.events import (
-    JobInterrupted,
-    JobStarted,
-    JobSucceeded,
-    NodeDone,
-    NodeFailed,
-    NodesCached,
-    NodeStarted,
-    Progress,
-)
+from graph import events
 
 TYPES = {"1": "LoadImage", "2": "ImageInvert", "3": "SaveImage"}
 
@@ -32,14 +23,14 @@ def test_a_successful_job_sends_comfyui_messages_and_records_outputs_and_history
     ui = {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}
     messages = sent(
         job,
-        JobStarted("p1"),
-        NodesCached("p1", ("1",)),
-        NodeStarted("p1", "2"),
-        Progress("p1", "2", 1, 4, preview="not sent as a message"),
-        NodeDone("p1", "2", None),
-        NodeStarted("p1", "3"),
-        NodeDone("p1", "3", ui),
-        JobSucceeded("p1"),
+        events.JobStarted("p1"),
+        events.NodesCached("p1", ("1",)),
+        events.NodeStarted("p1", "2"),
+        events.Progress("p1", "2", 1, 4, preview="not sent as a message"),
+        events.NodeDone("p1", "2", None),
+        events.NodeStarted("p1", "3"),
+        events.NodeDone("p1", "3", ui),
+        events.JobSucceeded("p1"),
     )
     assert [kind for kind, _ in messages] == [
         "execution_start", "execution_cached", "executing", "progress", "executing", "executed",
@@ -51,17 +42,17 @@ def test_a_successful_job_sends_comfyui_messages_and_records_outputs_and_history
     assert job.outputs == {"3": ui}
     assert [kind for kind, _ in job.history] == ["execution_start", "execution_cached", "execution_success"]
     assert job.executed == ["1", "2", "3"] and job.ran == {"2", "3"} and job.cached == 1
-    assert JobRecord.preview(Progress("p1", "2", 1, 4, preview="img")) == "img"
-    assert JobRecord.preview(NodeStarted("p1", "2")) is None
+    assert JobRecord.preview(events.Progress("p1", "2", 1, 4, preview="img")) == "img"
+    assert JobRecord.preview(events.NodeStarted("p1", "2")) is None
 
 
 def test_a_failed_node_is_reported_without_traceback_or_path() -> None:
     job = record()
-    failure = NodeFailed(
+    failure = events.NodeFailed(
         "p1", "2", "ImageInvert", "cannot open /secret/base/input/x.png", "builtins.OSError",
         ("Traceback (most recent call last):\n", '  File "/secret/x.py"\n'), {"image": "Tensor(shape=(1, 2))"},
     )  # fmt: skip
-    assert sent(job, JobStarted("p1"), NodeStarted("p1", "2"), failure) == [
+    assert sent(job, events.JobStarted("p1"), events.NodeStarted("p1", "2"), failure) == [
         ("execution_start", job.history[0][1]),
         ("executing", {"node": "2", "display_node": "2", "prompt_id": "p1"}),
     ]
@@ -75,7 +66,7 @@ def test_a_failed_node_is_reported_without_traceback_or_path() -> None:
 
 def test_an_interrupt_names_the_running_node_and_engine_failures_fail_the_job() -> None:
     job = record()
-    sent(job, JobStarted("p1"), NodeStarted("p1", "3"), JobInterrupted("p1", None))
+    sent(job, events.JobStarted("p1"), events.NodeStarted("p1", "3"), events.JobInterrupted("p1", None))
     assert job.final_status() == "interrupted"
     assert job.held[0][1]["node_id"] == "3" and job.held[0][1]["node_type"] == "SaveImage"
     broken = record()
@@ -86,3 +77,50 @@ def test_an_interrupt_names_the_running_node_and_engine_failures_fail_the_job() 
     assert silent.final_status() == "failed" and silent.error == {
         "message": "the engine ended the job without an outcome"
     }
+
+
+def without_timestamp(data: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(data.pop("timestamp"), int)
+    return data
+
+
+def test_every_field_of_the_terminal_and_cached_messages() -> None:
+    job = record()
+    cached = job.apply(events.NodesCached("p1", ("1", "2")))
+    assert [m.type for m in cached] == ["execution_cached"] and cached[0].outcome is None and cached[0].output is None
+    assert without_timestamp(dict(cached[0].data)) == {"nodes": ["1", "2"], "prompt_id": "p1"}
+    assert job.cached == 2 and job.executed == ["1", "2"] and job.history[0][0] == "execution_cached"
+    job.apply(events.NodeStarted("p1", "3"))
+    job.apply(events.JobInterrupted("p1", "2"))
+    (kind, data), = job.held
+    assert kind == "execution_interrupted" and job.error is data
+    assert without_timestamp(dict(data)) == {
+        "prompt_id": "p1", "node_id": "2", "node_type": "ImageInvert", "executed": ["1", "2"],
+    }  # fmt: skip
+    before_any = record()
+    before_any.apply(events.JobInterrupted("p1", None))
+    assert before_any.held[0][1]["node_id"] is None and before_any.held[0][1]["node_type"] is None
+
+    broken = record()
+    broken.apply(events.NodesCached("p1", ("1",)))
+    broken.fail_outside_nodes(RuntimeError("registry changed"))
+    (kind, failure), = broken.held
+    assert kind == "execution_error" and broken.error is failure and broken.history[-1] == ["execution_error", failure]
+    assert without_timestamp(dict(failure)) == {
+        "prompt_id": "p1", "node_id": None, "node_type": None, "executed": ["1"],
+        "exception_message": "RuntimeError: registry changed" + SEE_LOG, "exception_type": "RuntimeError",
+        "traceback": [], "current_inputs": {}, "current_outputs": ["1"],
+    }  # fmt: skip
+    assert broken.status == "failed"
+
+
+def test_success_and_done_messages_carry_exactly_what_comfyui_sends() -> None:
+    job = record()
+    (start,) = job.apply(events.JobStarted("p1"))
+    assert start.type == "execution_start" and without_timestamp(dict(start.data)) == {"prompt_id": "p1"}
+    assert job.apply(events.NodeDone("p1", "2", {})) == []  # nothing to show: no `executed`
+    assert job.outputs == {} and job.executed == ["2"]
+    assert job.apply(events.JobSucceeded("p1")) == []
+    (kind, data), = job.held
+    assert kind == "execution_success" and without_timestamp(dict(data)) == {"prompt_id": "p1"}
+    assert job.status == "succeeded" and job.error is None

@@ -23,27 +23,19 @@ from PIL import Image
 
 from diffusion.models.tiny import install_demo_checkpoint
 from tests.api.server_harness import REPO, Server, run_and_follow
+from tests.api.test_txt2img import txt2img as base_txt2img
 
 CHECKPOINT = "tiny_sd1.safetensors"
 
 
 def txt2img(seed: int, prefix: str) -> dict[str, Any]:
-    """ComfyUI's default workflow as its "Export (API)" writes it (every node carries `_meta.title`)."""
-    prompt: dict[str, Any] = {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT},
-              "_meta": {"title": "Load Checkpoint"}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": seed, "steps": 2, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
-            "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": prefix, "images": ["8", 0]},
-              "_meta": {"title": "Save Image"}},
-    }
-    for node in prompt.values():
-        node.setdefault("_meta", {"title": str(node["class_type"])})
+    """ComfyUI's default workflow as its "Export (API)" writes it (every node carries `_meta.title`), 2 steps."""
+    prompt = base_txt2img(CHECKPOINT, seed)
+    prompt["3"]["inputs"]["steps"] = 2
+    prompt["9"]["inputs"]["filename_prefix"] = prefix
+    titles = {"4": "Load Checkpoint", "9": "Save Image"}
+    for node_id, node in prompt.items():
+        node["_meta"] = {"title": titles.get(node_id, str(node["class_type"]))}
     return prompt
 
 

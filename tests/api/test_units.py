@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from api.config import ConfigError, ServerConfig, config_from_args, is_loopback
-from api.jsonbody import BadRequest, parse_json
+from api.jsonbody import (
+    BadRequest,
+    error_response,
+    json_error,
+    json_type_name,
+    non_finite_path,
+    parse_json,
+    read_json,
+    read_json_object,
+)
 from api.routes_files import clean_upload_name, content_disposition
 from api.security import split_host
-from api.store import JobStore
+from api.store import DuplicateJobId, JobStore
 
 
 def _add(store: JobStore, job_id: str, number: float | None = None, front: bool = False) -> None:
@@ -133,3 +147,170 @@ def test_helpers() -> None:
     header = content_disposition("attachment", 'a"b\r\n<c>.html')
     assert "\r" not in header and "\n" not in header
     assert header.startswith('attachment; filename="a_b__<c>.html"')
+
+
+# ---------------------------------------------------------------------------------------- queue and history
+
+
+STORE_PROMPT = {"1": {"class_type": "X", "inputs": {}}}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(tmp_path / "jobs.db", 3)
+
+
+def add_job(store: JobStore, job_id: str, number: float | None = None) -> None:
+    store.add(job_id, number, False, STORE_PROMPT, {"client_id": "c"}, ["1"], "c")
+
+
+def finish(store: JobStore, job_id: str) -> None:
+    claimed = store.claim_next()
+    assert claimed is not None and claimed.id == job_id and claimed.status == "running" and claimed.started
+    store.finish(job_id, "succeeded", {"1": {"images": []}}, [["execution_success", {}]], None)
+
+
+def test_counts_positions_and_running(store: JobStore) -> None:
+    for job_id in ("a", "b", "c"):
+        add_job(store, job_id)
+    assert store.pending_count() == 3 and store.remaining() == 3 and store.running() == []
+    jobs = {job.id: job for job in store.pending()}
+    assert [store.queue_position(jobs[j]) for j in ("a", "b", "c")] == [0, 1, 2]
+    assert store.claim_next().id == "a"  # type: ignore[union-attr]
+    assert [job.id for job in store.running()] == ["a"] and store.remaining() == 3 and store.pending_count() == 2
+    with pytest.raises(DuplicateJobId):
+        add_job(store, "b")
+    assert store.next_number() >= 4
+
+
+def test_delete_cancel_and_clear_pending(store: JobStore) -> None:
+    for job_id in ("a", "b", "c", "d"):
+        add_job(store, job_id)
+    assert store.delete_pending(["a", "nope"]) == ["a"] and store.get("a") is None
+    assert store.cancel_pending("b") is True and store.cancel_pending("b") is False
+    cancelled = store.get("b")
+    assert cancelled is not None and cancelled.status == "interrupted" and cancelled.finished is not None
+    assert cancelled.error == {"message": "cancelled"}
+    reason = {"prompt_id": "b", "reason": "cancelled before it started"}
+    assert cancelled.messages == [["execution_interrupted", reason]]
+    assert [job.id for job in store.history()] == ["b"]
+    assert store.clear_pending() == 2 and store.pending() == []
+
+
+def test_history_paging_deletion_bound_and_recent(store: JobStore) -> None:
+    for job_id in ("a", "b", "c", "d", "e"):
+        add_job(store, job_id)
+        finish(store, job_id)
+    assert [job.id for job in store.history()] == ["c", "d", "e"]  # bounded at 3, oldest first
+    assert [job.id for job in store.history(2)] == ["d", "e"]
+    assert [job.id for job in store.history(1, 1)] == ["d"]
+    assert [job.id for job in store.history(None, 2)] == ["e"]
+    entry = store.history()[0]
+    assert entry.outputs == {"1": {"images": []}} and entry.messages == [["execution_success", {}]]
+    assert entry.extra_data == {"client_id": "c"} and entry.targets == ["1"] and entry.client_id == "c"
+    store.delete_history(["d"])
+    assert [job.id for job in store.history()] == ["c", "e"]
+    add_job(store, "f")
+    assert [job.id for job in store.recent(2)] == ["f", "e"]
+    store.delete_history(["f"])  # pending: not history, kept
+    assert store.get("f") is not None
+    store.clear_history()
+    assert store.history() == [] and [job.id for job in store.recent(10)] == ["f"]
+
+
+# ---------------------------------------------------------------------------------------- the request reader
+
+
+def ask(body: bytes | None, *, limit: int = 64, allow_empty: bool = True, non_finite: bool = False,
+        as_object: bool = True) -> tuple[int, Any]:  # fmt: skip
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            if as_object:
+                data: Any = await read_json_object(request, limit, allow_empty=allow_empty, non_finite=non_finite)
+            else:
+                data = await read_json(request, limit, non_finite=non_finite)
+        except BadRequest as error:
+            return error_response(error)
+        return web.json_response({"got": repr(data)})
+
+    async def scenario() -> tuple[int, Any]:
+        app = web.Application()
+        app.router.add_post("/", handler)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post("/", data=body, headers={"Content-Type": "application/json"})
+            return response.status, await response.json()
+
+    return asyncio.run(scenario())
+
+
+def test_objects_empty_bodies_and_other_json() -> None:
+    assert ask(b'{"a": [1, 2.5]}') == (200, {"got": "{'a': [1, 2.5]}"})
+    assert ask(b"") == (200, {"got": "{}"})
+    assert ask(b"  \n") == (200, {"got": "{}"})
+    assert ask(b"[1]", as_object=False) == (200, {"got": "[1]"})
+    assert ask(b"", as_object=False) == (200, {"got": "None"})
+    assert ask(b'{"x": NaN}', non_finite=True) == (200, {"got": "{'x': nan}"})
+
+
+@pytest.mark.parametrize(
+    ("body", "kwargs", "status", "error_type", "message"),
+    [
+        (b"", {"allow_empty": False}, 400, "invalid_body", "the body must be a JSON object, got null"),
+        (b"[1, 2]", {}, 400, "invalid_body", "the body must be a JSON object, got an array"),
+        (b'"text"', {}, 400, "invalid_body", "the body must be a JSON object, got a string"),
+        (b'{"a": 1, "a": 2}', {}, 400, "invalid_json", "duplicate key 'a' in a JSON object"),
+        (b'{"x": NaN}', {}, 400, "invalid_json", "NaN is not valid JSON (numbers must be finite)"),
+        (b"x" * 65, {}, 413, "too_large", "the body is 65 bytes; the limit is 64"),
+    ],
+)
+def test_refusals_are_comfyui_error_bodies(
+    body: bytes, kwargs: dict[str, Any], status: int, error_type: str, message: str
+) -> None:
+    got_status, got = ask(body, **kwargs)
+    assert got_status == status
+    details = {"details": got["error"]["details"]} if "details" in got["error"] else {}  # the decoder's words
+    assert got == {"error": {"type": error_type, "message": message, **details, "extra_info": {},
+                             "code": error_type}, "node_errors": {}}  # fmt: skip
+
+
+def test_a_body_without_a_declared_length_is_cut_at_the_limit() -> None:
+    async def chunks() -> Any:
+        for _ in range(10):
+            yield b"x" * 20
+
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            await read_json(request, 64)
+        except BadRequest as error:
+            return error_response(error)
+        return web.json_response({})
+
+    async def scenario() -> tuple[int, Any]:
+        app = web.Application()
+        app.router.add_post("/", handler)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post("/", data=chunks())
+            return response.status, await response.json()
+
+    status, body = asyncio.run(scenario())
+    assert status == 413 and body["error"]["message"] == "the body is larger than the limit of 64 bytes"
+
+
+def test_helpers_name_types_and_find_non_finite_numbers() -> None:
+    values: list[Any] = [None, True, 3, 2.5, "s", [], {}]
+    assert [json_type_name(value) for value in values] == [
+        "null", "a boolean", "a number", "a number", "a string", "an array", "an object",
+    ]  # fmt: skip
+    assert non_finite_path({"a": [1, {"b": float("inf")}]}) == "a[1].b"
+    assert non_finite_path([float("nan")]) == "[0]" and non_finite_path(float("nan")) == "(the value)"
+    assert non_finite_path({"a": [1, 2.5], "b": "x"}) is None
+    error = BadRequest(404, "not_found", "no such job", "job 7")
+    assert (error.status, error.error_type, error.message, error.details, str(error)) == (
+        404, "not_found", "no such job", "job 7", "no such job",
+    )  # fmt: skip
+    response = json_error(409, "conflict", "taken", headers={"X-Why": "test"})
+    assert response.status == 409 and response.headers["X-Why"] == "test"
+    assert json.loads(response.text or "") == {
+        "error": {"type": "conflict", "message": "taken", "extra_info": {}, "code": "conflict"},
+        "node_errors": {},
+    }

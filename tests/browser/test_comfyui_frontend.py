@@ -18,6 +18,7 @@ import pytest
 from diffusion.models.tiny import install_demo_checkpoint
 from graph.comfy_export import to_comfy_ui
 from graph.formats import load_workflow
+from tests.api.test_txt2img import txt2img
 from tests.browser.conftest import CHROMIUM, REPO, _free_port
 
 pytestmark = pytest.mark.browser
@@ -33,17 +34,10 @@ def frontend_root() -> Path:
 
 
 def txt2img_prompt() -> dict[str, Any]:
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": 3, "steps": 2, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
-            "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "frontend", "images": ["8", 0]}},
-    }
+    prompt = txt2img(CHECKPOINT, seed=3)
+    prompt["3"]["inputs"]["steps"] = 2
+    prompt["9"]["inputs"]["filename_prefix"] = "frontend"
+    return prompt
 
 
 @pytest.fixture(scope="module")

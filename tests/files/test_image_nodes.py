@@ -366,3 +366,26 @@ def test_canny_is_kornia_s_with_comfyui_s_call() -> None:
 def test_canny_rejects_low_above_high() -> None:
     with pytest.raises(ValueError, match=r"low_threshold \(0.9\) must not be above high_threshold \(0.2\)"):
         canny(torch.zeros(1, 8, 8, 3), 0.9, 0.2)
+
+
+def test_load_image_accepts_comfyui_s_input_annotation(base: Folders) -> None:
+    """ComfyUI's mask editor stores "clipspace/x.png [input]" in workflows: it validates and loads; another
+    folder's annotation and annotated names on plain combos are still refused."""
+    import nodes
+    from graph.formats import load_workflow
+    from graph.validate import validate
+
+    _, pixels = rgba_file(base, "clipspace/clipspace-mask-1.png")
+    out = load_image("clipspace/clipspace-mask-1.png [input]")
+    assert torch.allclose(out.mask[0], torch.from_numpy(1.0 - pixels[..., 3] / 255.0).float(), atol=1e-6)
+    registry = nodes.load_catalog(None)
+
+    def issues(value: str) -> list[str]:
+        prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": value}},
+                  "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+        return [issue.type for issue in validate(load_workflow(prompt, registry), registry)]
+
+    assert issues("clipspace/clipspace-mask-1.png [input]") == []
+    assert issues("clipspace/clipspace-mask-1.png") == []
+    assert issues("clipspace/clipspace-mask-1.png [output]") == ["value_not_in_list"]
+    assert issues("clipspace/other.png [input]") == ["value_not_in_list"]

@@ -7,12 +7,14 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import graph_stubs
 import pytest
 from graph_stubs import CALLS, SAVED, STUBS
 
+import graph.executor
 from graph.cache import OutputCache
 from graph.events import (
     Event,
@@ -151,14 +153,17 @@ def test_alternating_two_workflows_recomputes_nothing_the_second_time() -> None:
     assert CALLS == ["SaveImage"]
 
 
-def test_byte_budget_evicts_across_jobs() -> None:
+def test_byte_budget_evicts_across_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stub nodes cost next to nothing and their measured times are noise: with every cost equal, the governor
+    # evicts least recently used first, which makes this test deterministic (cost order: tests/graph/test_graph_memory).
+    monkeypatch.setattr(graph.executor, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     # Each entry costs a few hundred bytes (values + overhead); leave room for about one workflow's worth.
     runner = Runner(max_bytes=3_000)
     runner.run(DEFAULT)
     runner.run(with_inputs(DEFAULT, "3", seed=2))
     runner.run(with_inputs(DEFAULT, "3", seed=3))
-    runner.run(DEFAULT)  # part of seed 1's chain was evicted meanwhile (cheapest first): it runs again
-    assert set(CALLS) & {"KSampler", "VAEDecode"}
+    runner.run(DEFAULT)  # seed 1's sampler output was evicted meanwhile: it runs again
+    assert "KSampler" in CALLS
     assert runner.executor.cache.total_bytes <= 3_000
     runner.executor.cache.clear()
     runner.run(DEFAULT)

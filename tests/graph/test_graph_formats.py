@@ -278,3 +278,48 @@ def test_malformed_ui_workflows_are_format_errors_or_load(mutate: Any) -> None:
     mutate(data)
     with contextlib.suppress(WorkflowFormatError):  # a clear 400, never a TypeError/AttributeError 500
         load_workflow(data, STUBS)
+
+
+def test_an_unreadable_workflow_becomes_comfyuis_error_shape_blaming_the_node_when_known() -> None:
+    from graph.comfy_errors import error_body, format_error_response
+
+    blamed = format_error_response(WorkflowFormatError("node 7: 'inputs' must be an object", node_id="7",
+                                                       input_name="seed"))  # fmt: skip
+    assert blamed["error"] == {
+        "type": "invalid_prompt", "message": "node 7: 'inputs' must be an object", "details": "", "extra_info": {},
+    }  # fmt: skip
+    assert blamed["node_errors"] == {"7": {
+        "errors": [{"type": "invalid_prompt", "message": "node 7: 'inputs' must be an object",
+                    "details": "node 7: 'inputs' must be an object", "extra_info": {"input_name": "seed"}}],
+        "dependent_outputs": [], "class_type": None,
+    }}  # fmt: skip
+    anonymous = format_error_response(WorkflowFormatError("a workflow is a JSON object, got an array"))
+    assert anonymous["node_errors"] == {} and anonymous["error"]["type"] == "invalid_prompt"
+    unnamed_input = format_error_response(WorkflowFormatError("bad", node_id="3"))
+    assert unnamed_input["node_errors"]["3"]["errors"][0]["extra_info"] == {}
+    assert error_body("t", "m", code=True)["error"] == {"type": "t", "message": "m", "extra_info": {}, "code": "t"}
+    assert error_body("t", "m", "d", code=True)["error"]["details"] == "d"
+    assert error_body("t", "m", "d", extra_info={"a": 1}, node_errors={"1": {}}) == {
+        "error": {"type": "t", "message": "m", "details": "d", "extra_info": {"a": 1}}, "node_errors": {"1": {}},
+    }  # fmt: skip
+
+
+def test_a_workflow_copy_is_equal_and_independent() -> None:
+    from graph.workflow import Workflow, WorkflowNode
+
+    original = Workflow(
+        {"1": WorkflowNode("1", "Const", {"value": 3}, {"title": "three", "pos": [1, 2]}, "bypassed")},
+        ui={"groups": [], "view": {"zoom": 2}},
+    )
+    duplicate = original.copy()
+    assert duplicate == original and duplicate is not original
+    node = duplicate.nodes["1"]
+    assert (node.node_id, node.class_type, node.inputs, node.ui, node.mode) == (
+        "1", "Const", {"value": 3}, {"title": "three", "pos": [1, 2]}, "bypassed",
+    )  # fmt: skip
+    node.inputs["value"] = 4
+    node.ui["title"] = "four"
+    duplicate.ui["view"] = {}
+    duplicate.nodes["2"] = WorkflowNode("2", "Show", {})
+    assert original.nodes["1"].inputs == {"value": 3} and original.nodes["1"].ui["title"] == "three"
+    assert original.ui["view"] == {"zoom": 2} and list(original.nodes) == ["1"]

@@ -147,3 +147,15 @@ def test_clear_releases_and_pools_are_named_by_device() -> None:
     assert pool_of("cuda") == "cuda:0" and pool_of("cpu") == HOST and pool_of("mps:0") == "mps:0"
     assert measure_pools([Blob(10, "cuda:0"), Blob(20)]) == {"cuda:0": 10, HOST: 20}
     assert OutputCache(max_bytes=123).max_bytes == 123
+
+
+def test_a_zero_budget_holds_nothing_and_none_is_unbounded() -> None:
+    governor = MemoryGovernor({HOST: 10_000})
+    models = Models(governor)
+    models.load("a", 4_000, seconds=1.0)
+    governor.set_budget(HOST, 0)
+    assert models.entries == {} and governor.used(HOST) == 0 and governor.budget(HOST) == 0
+    assert not models.load("b", 1, seconds=1.0)
+    governor.set_budget(HOST, None)
+    assert models.load("c", 10**12, seconds=1.0) and governor.budget(HOST) is None
+    assert MemoryGovernor(default_budget=lambda pool: 5 if pool == "cuda:0" else None).budget("cuda:0") == 5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from graph.registry import REGISTRY, NodeRegistry
 from graph.spec import defined_in
 
@@ -47,7 +49,8 @@ def test_a_package_contributes_the_nodes_of_its_submodules(tmp_path: Path) -> No
     registry.load_plugins(tmp_path)
     assert registry.load_errors == []
     assert [spec.node_id for spec in registry] == ["BetaNode"]
-    assert registry.get("BetaNode") is not None and registry.get("BetaNode").module == "custom_nodes.beta_pack.nodes"
+    beta = registry.get("BetaNode")
+    assert beta is not None and beta.module == "custom_nodes.beta_pack.nodes"
 
 
 def test_a_plugin_that_fails_half_way_contributes_nothing(tmp_path: Path) -> None:
@@ -66,7 +69,8 @@ def test_a_plugin_reusing_a_node_id_is_refused_whole(tmp_path: Path) -> None:
     write_plugin(tmp_path, "epsilon_nodes", "SharedName")
     registry = NodeRegistry()
     registry.load_plugins(tmp_path)
-    assert registry.get("SharedName") is not None and registry.get("SharedName").module == "custom_nodes.delta_nodes"
+    shared = registry.get("SharedName")
+    assert shared is not None and shared.module == "custom_nodes.delta_nodes"
     (error,) = registry.load_errors
     assert error.message == (
         "NodeDefinitionError: node id 'SharedName' from custom_nodes.epsilon_nodes is already registered by "
@@ -87,3 +91,25 @@ def test_a_missing_folder_loads_nothing(tmp_path: Path) -> None:
     registry = NodeRegistry()
     registry.load_plugins(tmp_path / "absent")
     assert len(registry) == 0 and registry.load_errors == []
+
+
+def test_load_module_collects_an_importable_module_and_records_a_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_plugin(tmp_path, "theta_importable_nodes", "ThetaNode")
+    (tmp_path / "iota_broken_nodes.py").write_text("raise ImportError('missing dependency')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = NodeRegistry()
+    assert registry.load_module("theta_importable_nodes") is True
+    assert registry.load_module("iota_broken_nodes") is False
+    assert [spec.node_id for spec in registry] == ["ThetaNode"]
+    (error,) = registry.load_errors
+    assert (error.module, error.message) == ("iota_broken_nodes", "ImportError: missing dependency")
+
+
+def test_the_compatibility_view_sees_every_defined_node(tmp_path: Path) -> None:
+    write_plugin(tmp_path, "kappa_nodes", "KappaNode")
+    NodeRegistry().load_plugins(tmp_path)
+    assert REGISTRY.get("KappaNode") is not None and "KappaNode" in REGISTRY
+    assert "KappaNode" in [spec.node_id for spec in REGISTRY] and len(REGISTRY) >= 1
+    assert REGISTRY.get("NoSuchNode") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import pytest
 
@@ -18,7 +18,9 @@ from graph.sockets import (
     SocketType,
     SocketTypes,
     editor_json,
+    is_known_socket_type,
     register_socket_type,
+    socket_type,
     types_compatible,
 )
 from graph.spec import NodeDefinitionError, Outputs, node
@@ -103,3 +105,59 @@ def test_a_node_using_an_undeclared_type_is_refused() -> None:
         @node("Odd", category="test", registry=NodeRegistry())
         def odd() -> Odd:
             return Odd(thing=1)
+
+
+class Shaped(Protocol):
+    """A structural type: the vocabulary cannot check it at run time, so it accepts anything."""
+
+    def area(self) -> float: ...
+
+
+def not_a_class() -> None:
+    """A python_type naming something that is not a class: nothing to check against."""
+
+
+def test_the_editor_palette_file_is_byte_for_byte_what_the_vocabulary_writes() -> None:
+    assert (ROOT / "web/src/socketTypes.json").read_text() == editor_json()
+    assert editor_json().startswith('{\n  "MODEL": {\n    "color": "#b39ddb",')
+
+
+def test_a_vocabulary_value_registers_what_it_is_given_and_iterates_in_order() -> None:
+    first, second = SocketType("FIRST", "builtins:int", "#1"), SocketType("SECOND", "", "#2")
+    vocabulary = SocketTypes((first, second))
+    assert list(vocabulary) == [first, second] and "FIRST" in vocabulary and "THIRD" not in vocabulary
+    untyped = vocabulary.untyped()
+    assert [item.name for item in untyped] == ["FIRST", "SECOND"]
+    assert [item.python_type for item in untyped] == ["", ""] and [item.color for item in untyped] == ["#1", "#2"]
+    assert untyped.get("FIRST") is not None and untyped.get("FIRST").accepts("not an int")  # type: ignore[union-attr]
+    assert vocabulary.get("FIRST") == first and not first.accepts("not an int")  # the original is unchanged
+    for bad in ("lower", "MIXED_case", "DASH-ED", "SPACE D", ""):
+        with pytest.raises(ValueError, match="upper-case identifiers"):
+            vocabulary.register(SocketType(bad, "", ""))
+    assert vocabulary.register(SocketType("UNDER_SCORED_2", "", "")).name == "UNDER_SCORED_2"
+
+
+def test_register_socket_type_keeps_the_class_and_description() -> None:
+    made = register_socket_type("TEST_POINT", python_type="builtins:complex", description="a point")
+    assert made == SocketType("TEST_POINT", "builtins:complex", "", "a point")
+    assert SOCKET_TYPES.get("TEST_POINT") == made and made.accepts(1j) and not made.accepts(1.0)
+
+
+def test_structural_and_non_class_types_are_not_checked() -> None:
+    shaped = SocketType("SHAPED", f"{__name__}:Shaped", "#0")
+    function = SocketType("FUNCTION", f"{__name__}:not_a_class", "#0")
+    assert shaped.accepts(object()) and function.accepts(object())
+    mapping = SocketType("DICT", "builtins:dict", "#0")
+    assert mapping.accepts({}) and not mapping.accepts([])
+    assert SocketType("NESTED", f"{__name__}:SocketTypes.untyped", "#0").accepts(3)  # a function inside a class
+
+
+def test_unions_match_on_either_side() -> None:
+    assert types_compatible("INT,FLOAT", "FLOAT") and types_compatible("FLOAT", "INT,FLOAT")
+    assert types_compatible("A,B", "C,B") and not types_compatible("A,B", "C,D")
+    assert not types_compatible("INT,FLOAT", "STRING") and not types_compatible("STRING", "INT,FLOAT")
+
+
+def test_the_process_wide_lookups() -> None:
+    assert socket_type("LATENT") is SOCKET_TYPES.get("LATENT") and socket_type("NOPE") is None
+    assert is_known_socket_type("LATENT") and is_known_socket_type("*") and not is_known_socket_type("NOPE")

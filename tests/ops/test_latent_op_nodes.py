@@ -43,6 +43,10 @@ def test_arithmetic_keeps_other_keys_and_cycles_the_batch() -> None:
     assert torch.allclose(grown - latent(1)["samples"], upsampled, atol=1e-6)
     with pytest.raises(ValueError, match="LatentAdd: the latents have 4 and 16 channels"):
         latent_add(latent(1), {"samples": torch.zeros(1, 16, 4, 4)})
+    for composite in (lambda a, b: latent_composite(a, b, 0, 0, 0), lambda a, b: latent_blend(a, b, 0.5),
+                      lambda a, b: latent_composite_masked(a, b, 0, 0, False, None)):
+        with pytest.raises(ValueError, match="the latents have 4 and 16 channels"):
+            composite(latent(1), {"samples": torch.zeros(1, 16, 4, 4)})
     with pytest.raises(ValueError, match=r"LatentAdd: input 'samples1' expected a LATENT"):
         latent_add({"samples": torch.zeros(4, 4)}, latent(1))
 

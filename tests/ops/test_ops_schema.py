@@ -117,5 +117,8 @@ def test_schema_matches_comfyui(node_id: str) -> None:
     inputs, outputs = EXPECTED[node_id]
     assert _declared(info) == inputs
     assert info["output"] == outputs
+    labels = {"GetImageSize": ["width", "height", "batch_size"], "MaskPreview": ["mask"]}
+    if node_id in labels:
+        assert info["output_name"] == labels[node_id]
     if node_id in ("ImageCompositeMasked", "LatentCompositeMasked"):
         assert info["input_order"]["optional"] == ["mask"]

@@ -33,3 +33,17 @@ def test_image_compare_lists_both_sides(base: Folders) -> None:
 def test_empty_sd3_latent() -> None:
     latent = empty_sd3_latent_image(1024, 512, 2).latent["samples"]
     assert latent.shape == (2, 16, 64, 128) and not latent.any()
+
+
+def test_empty_sd3_latent_size_is_capped_at_validation() -> None:
+    from graph.registry import REGISTRY
+    from graph.validate import validate
+    from graph.workflow import Link, Workflow, WorkflowNode
+    from nodes import load_catalog
+
+    load_catalog()
+    workflow = Workflow()
+    workflow.nodes["1"] = WorkflowNode("1", "EmptySD3LatentImage", {"width": 16384, "height": 16384, "batch_size": 64})
+    workflow.nodes["2"] = WorkflowNode("2", "PreviewAny", {"source": Link("1", 0)})
+    issues = validate(workflow, REGISTRY)
+    assert any("pixels" in issue.message or issue.type == "too_many_pixels" for issue in issues), issues

@@ -40,7 +40,10 @@ export function toApiPrompt(graph: EditorGraph, catalog: Catalog): ApiPrompt {
         .map((e) => ({ e, input: spec?.inputs.findIndex((i) => i.name === inName(e.targetHandle)) ?? -1 }))
         .filter(({ input }) => input >= 0 && spec?.inputs[input].type === wanted)
         .sort((a, b) => a.input - b.input);
-      return candidates.length ? resolve(candidates[0].e, hops + 1) : null;
+      // Output k passes input k when that one has the type (ControlNetApplyAdvanced: positive -> positive,
+      // negative -> negative), else the first linked input of the type, as ComfyUI and graph/modes.py do.
+      const chosen = candidates.find((c) => c.input === slot) ?? candidates[0];
+      return chosen ? resolve(chosen.e, hops + 1) : null;
     }
     return [src.id, slot];
   };
