@@ -178,6 +178,13 @@ class Worker:
             # Even if recording failed (the next start marks the job interrupted), the worker moves on.
             with self._lock:
                 self._current = None
+        # Before the job is announced finished, so whoever waits on it sees the refined estimate.
+        measured = step_seconds(running.progress_at)
+        if measured and status == "succeeded" and self.on_step_times is not None:
+            try:
+                self.on_step_times(job, measured)
+            except Exception:  # a calibration update must never stop the worker
+                log.exception("could not record the step times of job %s", job.id)
         for event, data in record.held:
             self._post(self.hub.send, event, data, job.client_id)
         self._post(self._finish_messages, job)
@@ -185,12 +192,6 @@ class Worker:
             job.id, job.client_id, status, time.monotonic() - running.started, len(record.ran),
             record.cached, oplog.output_names(record.outputs), oplog.error_summary(record.error),
         )
-        measured = step_seconds(running.progress_at)
-        if measured and status == "succeeded" and self.on_step_times is not None:
-            try:
-                self.on_step_times(job, measured)
-            except Exception:  # a calibration update must never stop the worker
-                log.exception("could not record the step times of job %s", job.id)
 
     def _set_running(self, state: RunningState | None) -> None:
         self.hub.running = state
