@@ -59,3 +59,17 @@ class AssetIndex:
             )
         stored = self.get(row.id)
         return stored if stored is not None else row
+
+
+def job_labels(store: JobStore, job_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The v2 `metadata` labels of these jobs (jobs without labels are absent)."""
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(job_ids), 500):  # SQLite caps the number of parameters of one statement
+        chunk = job_ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = store.reader().execute(
+            f"SELECT job_id, key, value FROM job_labels WHERE job_id IN ({marks}) ORDER BY job_id, key", chunk
+        ).fetchall()
+        for job_id, key, value in rows:
+            found.setdefault(job_id, {})[key] = value
+    return found

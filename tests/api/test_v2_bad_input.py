@@ -72,8 +72,10 @@ def test_bad_job_bodies(small_server: Server) -> None:
     contract.error(submit(small_server, {"workflow": []}), 422, "invalid_workflow")
     contract.error(submit(small_server, {"workflow": chain(), "extra_data": {"client_id": "x"}}), 400,
                    "invalid_request")
-    contract.error(submit(small_server, {"workflow": chain(), "metadata": {"a": "b"}}), 422,
-                   "metadata_not_supported")
+    for labels in ({"bad key!": "x"}, ["a"], {"k": 5}, {f"k{i}": "v" for i in range(17)}, {"k": "x" * 300}):
+        contract.error(submit(small_server, {"workflow": chain(), "metadata": labels}), 422, "metadata_invalid")
+    contract.error(small_server.request("GET", "/api/v2/jobs?metadata%5Bbad%20key%5D=x"), 400,
+                   "invalid_metadata_filter")
     broken = chain()
     del broken["2"]["inputs"]["value"]
     body = contract.error(submit(small_server, {"workflow": broken}), 422, "invalid_workflow", base)
