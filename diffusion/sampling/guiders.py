@@ -19,6 +19,7 @@ import torch
 from diffusion.models.model_options import MaskArgs, options_of
 from diffusion.sampling.concat import ConcatSource
 from diffusion.sampling.custom_values import SamplerChoice
+from diffusion.sampling.flow import FlowModelSampling, FlowParams
 from diffusion.sampling.guidance import CFGDenoiser
 from diffusion.sampling.model_sampling import DistilledModelSampling, ModelSampling, OutputKind
 from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler
@@ -66,8 +67,16 @@ class Guider(Protocol):
         ...
 
 
+def latent_shift(model: DiffusionModel) -> float:
+    """The latent mean the model space is centred on (0 for SD1/SD2/SDXL)."""
+    return float(getattr(model, "extras", {}).get("latent_shift", 0.0))
+
+
 def model_sampling_for(model: DiffusionModel) -> ModelSampling:
     """The σ table of a MODEL value (1000 entries: cheap to rebuild per job), after ModelSamplingDiscrete."""
+    flow = getattr(model, "extras", {}).get("flow")
+    if isinstance(flow, FlowParams):
+        return FlowModelSampling(flow)
     override = options_of(model).sampling
     if override is None:
         return ModelSampling(model.alphas_cumprod, model.prediction_type)
@@ -174,7 +183,9 @@ def sample_with_guider(
     ms = model_sampling_for(model)
     device = model.device
     scale = model.latent_scale_factor
-    latent_in = (latent_image.float() * scale).to(device)
+    # SD3/Flux VAEs have a latent mean (shift) as well as a scale: model space = (raw − shift)·scale.
+    shift = latent_shift(model)
+    latent_in = ((latent_image.float() - shift) * scale).to(device)
     noise = noise.float().to(device)
     sigmas = sigmas.to(device)
     last_x0: dict[str, torch.Tensor] = {}
@@ -210,5 +221,5 @@ def sample_with_guider(
         if sampler.options:
             function = functools.partial(spec.function, **sampler.options)
         samples = function(denoiser, x, sigmas, callback=step_callback, noise_sampler=noise_sampler)
-    denoised = (last_x0["x0"] / scale).float().cpu() if "x0" in last_x0 else None
-    return SampleResult((samples / scale).float().cpu(), denoised)
+    denoised = (last_x0["x0"] / scale + shift).float().cpu() if "x0" in last_x0 else None
+    return SampleResult((samples / scale + shift).float().cpu(), denoised)
