@@ -15,6 +15,7 @@ from api.jsonbody import BadRequest, json_type_name, read_json_object
 from api.openapi import describe, obj
 from api.state import state_of
 from diffusion.models.model_options import SamplingType
+from diffusion.sampling.flow import FlowParams
 from diffusion.sampling.samplers import SAMPLER_NAMES
 from diffusion.sampling.schedule_table import ScheduleQuery, schedule_table
 from diffusion.sampling.schedulers import SCHEDULER_NAMES
@@ -48,7 +49,7 @@ def _number(body: dict[str, Any], field: str, default: float, low: float, high: 
 
 def parse_query(body: dict[str, Any]) -> ScheduleQuery:
     """The request body as a ScheduleQuery; unknown fields are refused (a typo must not be ignored)."""
-    known = {"scheduler", "steps", "denoise", "sampler_name", "sampling", "zsnr", "sigmas"}
+    known = {"scheduler", "steps", "denoise", "sampler_name", "sampling", "zsnr", "sigmas", "flow"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise _refuse(unknown[0], f"one of the fields {sorted(known)}", unknown[0])
@@ -63,6 +64,9 @@ def parse_query(body: dict[str, Any]) -> ScheduleQuery:
         if not ok:
             raise _refuse("sigmas", f"a list of 1 to {MAX_STEPS + 1} finite numbers >= 0", sigmas)
         custom = tuple(float(v) for v in sigmas)
+    flow = _flow(body.get("flow"))
+    if flow is not None and ("sampling" in body or zsnr):
+        raise _refuse("flow", "no 'sampling' or 'zsnr' with it (those patch discrete models)", "both")
     sampling_names: tuple[str, ...] = get_args(SamplingType)
     sampling = _choice(body, "sampling", sampling_names, None)
     return ScheduleQuery(
@@ -73,16 +77,34 @@ def parse_query(body: dict[str, Any]) -> ScheduleQuery:
         sampling=sampling,  # type: ignore[arg-type]  # checked against SamplingType's values above
         zsnr=zsnr,
         sigmas=custom,
+        flow=flow,
     )
+
+
+def _flow(value: Any) -> FlowParams | None:
+    """``{"kind": "sd3"|"flux", "shift": number}`` (ModelSamplingSD3 / ModelSamplingFlux) or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"kind", "shift"}:
+        raise _refuse("flow", '{"kind": "sd3" or "flux", "shift": number}', value)
+    kind = _choice(value, "kind", ("sd3", "flux"), "sd3")
+    shift = _number(value, "shift", 3.0 if kind == "sd3" else 1.15, -100.0, 100.0, integer=False)
+    if kind == "flux":
+        return FlowParams("flux", shift, 1.0)
+    if shift <= 0:
+        raise _refuse("flow.shift", "a shift > 0 for sd3", shift)
+    return FlowParams("sd3", shift, 1000.0)
 
 
 @routes.post("/schedule")
 @describe("The σ schedule a sampler will use (scheduler, steps, denoise, sampler, ModelSamplingDiscrete type and "
-          "zsnr, or custom sigmas) with noise variance, SNR and timestep per step", tags=["schedule"],
+          "zsnr, flow model kind and shift, or custom sigmas) with noise variance, SNR and timestep per step",
+          tags=["schedule"],
           body={"type": "object", "properties": {
               "scheduler": {"type": "string"}, "steps": {"type": "integer"}, "denoise": {"type": "number"},
               "sampler_name": {"type": "string"}, "sampling": {"type": "string"}, "zsnr": {"type": "boolean"},
-              "sigmas": {"type": "array", "items": {"type": "number"}}}},
+              "sigmas": {"type": "array", "items": {"type": "number"}},
+              "flow": {"type": "object", "properties": {"kind": {"type": "string"}, "shift": {"type": "number"}}}}},
           body_description="KSampler's schedule inputs; every field optional (KSampler's defaults)",
           responses={200: obj("sigmas, steps, rows [{step, sigma, variance, snr, log_snr, timestep}], sigma_min, "
                               "sigma_max"),

@@ -19,6 +19,7 @@ import torch
 from diffusion.models.model_options import MaskArgs, SamplingOverride, options_of
 from diffusion.sampling.concat import ConcatSource
 from diffusion.sampling.custom_values import SamplerChoice
+from diffusion.sampling.flow import FlowModelSampling, FlowParams
 from diffusion.sampling.guidance import CFGDenoiser
 from diffusion.sampling.model_sampling import DistilledModelSampling, ModelSampling, OutputKind
 from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler
@@ -67,8 +68,16 @@ class Guider(Protocol):
         ...
 
 
+def latent_shift(model: DiffusionModel) -> float:
+    """The latent mean the model space is centred on (0 for SD1/SD2/SDXL)."""
+    return float(getattr(model, "extras", {}).get("latent_shift", 0.0))
+
+
 def model_sampling_for(model: DiffusionModel) -> ModelSampling:
     """The σ table of a MODEL value (1000 entries: cheap to rebuild per job), after ModelSamplingDiscrete."""
+    flow = getattr(model, "extras", {}).get("flow")
+    if isinstance(flow, FlowParams):
+        return FlowModelSampling(flow)
     return discrete_sampling(model.alphas_cumprod, model.prediction_type, options_of(model).sampling)
 
 
@@ -180,7 +189,9 @@ def sample_with_guider(
     ms = model_sampling_for(model)
     device = model.device
     scale = model.latent_scale_factor
-    latent_in = (latent_image.float() * scale).to(device)
+    # SD3/Flux VAEs have a latent mean (shift) as well as a scale: model space = (raw − shift)·scale.
+    shift = latent_shift(model)
+    latent_in = ((latent_image.float() - shift) * scale).to(device)
     noise = noise.float().to(device)
     sigmas = sigmas.to(device)
     last_x0: dict[str, torch.Tensor] = {}
@@ -198,7 +209,7 @@ def sample_with_guider(
         x = ms.noise_scaling(sigmas[0], noise, latent_in, max_denoise=ms.is_max_sigma(float(sigmas[0])))
         observers = active()
         for observer in observers:
-            observer.started(sigmas.detach().float().cpu(), (x / scale).float().cpu())
+            observer.started(sigmas.detach().float().cpu(), (x / scale + shift).float().cpu())
         noise_sampler: NoiseSampler | None = None
         if spec.noise == "ancestral":
             # Seeded with the seed itself: measured against ComfyUI 0.3.64 on the CPU (../shared/parity,
@@ -211,7 +222,8 @@ def sample_with_guider(
             last_x0["x0"] = info.denoised
             if observers:
                 record = StepRecord(info.step, info.total_steps, float(info.sigma),
-                                    (info.x / scale).float().cpu(), (info.denoised / scale).float().cpu())
+                                    (info.x / scale + shift).float().cpu(),
+                                    (info.denoised / scale + shift).float().cpu())
                 for observer in observers:
                     observer.stepped(record)
             if progress is not None:
@@ -224,5 +236,5 @@ def sample_with_guider(
         if sampler.options:
             function = functools.partial(spec.function, **sampler.options)
         samples = function(denoiser, x, sigmas, callback=step_callback, noise_sampler=noise_sampler)
-    denoised = (last_x0["x0"] / scale).float().cpu() if "x0" in last_x0 else None
-    return SampleResult((samples / scale).float().cpu(), denoised)
+    denoised = (last_x0["x0"] / scale + shift).float().cpu() if "x0" in last_x0 else None
+    return SampleResult((samples / scale + shift).float().cpu(), denoised)

@@ -4,9 +4,10 @@ Everything comes from the code the samplers run (schedulers.ksampler_sigmas, gui
 ModelSampling.timestep), so a chart of this table and a sampling run cannot disagree (tests/sampling/
 test_schedule_table.py compares it with the schedule a real run consumed, recorded by an observer).
 
-Derived per σ, in the VP reading of the VE σ used throughout (x_t = √ᾱ·x0 + √(1−ᾱ)·ε, σ² = (1−ᾱ)/ᾱ):
-``variance`` = 1−ᾱ = σ²/(1+σ²), ``snr`` = ᾱ/(1−ᾱ) = 1/σ² (None at σ = 0), ``timestep`` = the table index the
-UNet is conditioned on (None at σ = 0: no model call happens there).
+Derived per σ, writing the noisy sample as x_t ∝ a·x0 + b·ε: discrete (DDPM) models have a = 1, b = σ (the VE
+form of x_t = √ᾱ·x0 + √(1−ᾱ)·ε), rectified-flow models (SD3, Flux) a = 1−σ, b = σ. ``variance`` = b²/(a²+b²)
+(the noise share of a unit-variance sample: 1−ᾱ for DDPM), ``snr`` = a²/b² (None at σ = 0), ``timestep`` = what
+the model is conditioned on (None at σ = 0: no model call happens there).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from diffusion.models.model_options import SamplingOverride, SamplingType
+from diffusion.sampling.flow import FlowModelSampling, FlowParams
 from diffusion.sampling.guiders import discrete_sampling
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.sampling.schedulers import ksampler_sigmas
@@ -38,12 +40,16 @@ class ScheduleQuery:
     sampling: SamplingType | None = None
     zsnr: bool = False
     sigmas: tuple[float, ...] | None = None
+    #: A rectified-flow model (SD3/Flux, with its shift) instead of the SD training schedule.
+    flow: FlowParams | None = None
 
 
 def model_sampling(query: ScheduleQuery) -> ModelSampling:
     """The σ table sampling would use for an SD-schedule model patched as the query says."""
     from diffusion.models.model import training_alphas_cumprod
 
+    if query.flow is not None:
+        return FlowModelSampling(query.flow)
     override = None if query.sampling is None and not query.zsnr else SamplingOverride(query.sampling or "eps",
                                                                                        query.zsnr)
     return discrete_sampling(training_alphas_cumprod(SD_TRAINING_SCHEDULE), "epsilon", override)
@@ -68,12 +74,14 @@ def schedule_table(query: ScheduleQuery) -> dict[str, Any]:
     for index, value in enumerate(sigmas.tolist()):
         sigma = float(value)
         positive = sigma > 0
+        signal = 1.0 - sigma if query.flow is not None else 1.0
+        snr = signal * signal / (sigma * sigma) if positive else math.inf
         rows.append({
             "step": index,
             "sigma": sigma,
-            "variance": sigma * sigma / (1.0 + sigma * sigma),
-            "snr": _finite(1.0 / (sigma * sigma)) if positive else None,
-            "log_snr": -2.0 * math.log(sigma) if positive else None,
+            "variance": sigma * sigma / (signal * signal + sigma * sigma),
+            "snr": _finite(snr),
+            "log_snr": math.log(snr) if positive and snr > 0 else None,
             "timestep": float(ms.timestep(torch.tensor(sigma))) if positive else None,
         })
     return {

@@ -66,6 +66,14 @@ def test_derived_columns(server: Server) -> None:
     assert last == {"step": 4, "sigma": 0.0, "variance": 0.0, "snr": None, "log_snr": None, "timestep": None}
     custom = server.request("POST", "/api/schedule", {"sigmas": [3.0, 1.0, 0.0]}).json()
     assert custom["sigmas"] == [3.0, 1.0, 0.0] and custom["rows"][1]["variance"] == 0.5
+    # SD3's rectified flow with shift 3: x_σ = (1−σ)·x0 + σ·ε, so SNR = ((1−σ)/σ)²; the schedule starts at σ = 1.
+    flow = server.request("POST", "/api/schedule", {"scheduler": "simple", "steps": 4,
+                                                     "flow": {"kind": "sd3", "shift": 3.0}}).json()
+    assert flow["sigmas"][0] == 1.0 and flow["rows"][0]["timestep"] == 1000.0
+    for row in flow["rows"][1:-1]:
+        sigma = row["sigma"]
+        assert math.isclose(row["snr"], ((1 - sigma) / sigma) ** 2, rel_tol=1e-9)
+        assert math.isclose(sigma, 3 * (1 - (row["step"] / 4)) / (1 + 2 * (1 - row["step"] / 4)), rel_tol=1e-6)
 
 
 @pytest.mark.parametrize(("body", "named"), [
@@ -78,6 +86,8 @@ def test_derived_columns(server: Server) -> None:
     ({"zsnr": "yes"}, "zsnr: expected true or false"),
     ({"sigmas": [1.0, -1.0]}, "sigmas: expected a list"),
     ({"stesp": 4}, "stesp: expected one of the fields"),
+    ({"flow": {"kind": "sd4"}}, "kind: expected one of ['sd3', 'flux']"),
+    ({"flow": {"kind": "sd3"}, "zsnr": True}, "flow: expected no 'sampling'"),
 ])
 def test_bad_fields_are_refused_by_name(server: Server, body: dict[str, Any], named: str) -> None:
     reply = server.request("POST", "/api/schedule", body)
