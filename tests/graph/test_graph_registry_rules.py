@@ -73,3 +73,47 @@ def test_the_pixel_limit_comes_from_the_schema_not_from_input_names() -> None:
         @node("Bad", category="test", registry=registry)
         def bad(label: Annotated[str, Allocates("width")] = "") -> Area:
             return Area(area=0)
+
+
+def test_range_problems_and_number_formatting() -> None:
+    from graph.registry import format_number, range_problem
+    from graph.spec import InputSpec
+
+    def spec(widget: str, limits: Range | None) -> InputSpec:
+        return InputSpec("v", "required", widget, is_socket=False, widget=widget, range=limits)  # type: ignore[arg-type]
+
+    steps = spec("INT", Range(0, 10, step=2))
+    assert range_problem(4, steps) is None and range_problem(10, steps) is None and range_problem(0, steps) is None
+    assert range_problem(11, steps) == "is outside 0..10" and range_problem(-1, steps) == "is outside 0..10"
+    assert range_problem(3, steps) == "is not on the step grid 0 + k·2"
+    rounded = spec("FLOAT", Range(0.0, 1.0, step=0.5, round=0.25))
+    assert range_problem(0.75, rounded) is None  # FLOATs sit on their `round` grid, not on `step`
+    assert range_problem(0.3, rounded) == "is not on the step grid 0 + k·0.25"
+    stepped_int = spec("INT", Range(0, 10, step=4, round=1))
+    assert range_problem(2, stepped_int) == "is not on the step grid 0 + k·4"  # `round` is for FLOATs only
+    assert range_problem(5, spec("INT", None)) is None
+    unit = spec("FLOAT", Range(0.0, 1.0))
+    assert range_problem(1.0, unit) is None and range_problem(0.0, unit) is None and range_problem(1.5, unit)
+    assert [format_number(value) for value in (3, 3.0, 2.5, -4.0, 2**64, 2.0**63)] == [
+        "3", "3", "2.5", "-4", "18446744073709551616", "9223372036854775808",
+    ]  # fmt: skip
+    assert format_number(float(2**64)) == repr(float(2**64))  # past 2**64 a float is shown as it is
+
+
+def test_the_compatibility_view_logs_a_clash_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    from graph.registry import REGISTRY
+
+    @node("CompatClash", category="test")
+    def first() -> Encoded:
+        return Encoded(conditioning="")
+
+    assert REGISTRY.get("CompatClash") is not None
+
+    def second() -> Encoded:
+        return Encoded(conditioning="")
+
+    second.__module__ = "another.module"
+    node("CompatClash", category="test")(second)
+    with caplog.at_level("WARNING", logger="graph.registry"):
+        assert REGISTRY.get("CompatClash") is not None
+    assert "node id 'CompatClash' from another.module is already registered by" in caplog.text
