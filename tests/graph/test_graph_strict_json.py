@@ -54,3 +54,33 @@ def test_the_fingerprint_is_the_files_identity_and_version_or_its_content(tmp_pa
     assert file_fingerprint(path) != f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
     path.write_bytes(b"abd")
     assert file_fingerprint(path, content_hash=True) != content
+
+
+def test_short_forms_of_values_for_messages() -> None:
+    from graph.executor import describe_input
+    from graph.workflow import short_repr
+
+    assert short_repr("abc") == "'abc'" and short_repr(None) == "None" and short_repr(3) == "3"
+    assert short_repr("x" * 81) == repr("x" * 80) + "… (81 characters)"
+    assert short_repr("x" * 80) == repr("x" * 80)[:80] + "…"  # the quotes make it 82 long
+    assert short_repr("x" * 5, limit=4) == repr("x" * 4) + "… (5 characters)"
+    assert short_repr(list(range(63))).startswith("[0, 1, 2") and short_repr(list(range(63))).endswith("…")
+    assert short_repr(list(range(64))) == "<list of 64 items>"
+    assert short_repr({str(i): i for i in range(64)}) == "<dict of 64 items>"
+    assert short_repr([1, 2]) == "[1, 2]" and len(short_repr(list(range(30)))) == 81
+
+    class Tensorish:
+        shape = (1, 4, 8, 8)
+        dtype = "float16"
+
+    class Shapeless:
+        shape = (2,)
+
+    assert describe_input(Tensorish()) == "Tensorish(shape=(1, 4, 8, 8), dtype=float16)"
+    assert describe_input(Shapeless()) == "Shapeless(shape=(2,), dtype=?)"
+    assert describe_input(Tensorish) == short_repr(Tensorish, 200)  # a class is not a tensor
+    expected = "{'samples': Tensorish(shape=(1, 4, 8, 8), dtype=float16), 'n': 1}"
+    assert describe_input({"samples": Tensorish(), "n": 1}) == expected
+    many = describe_input({f"k{i}": i for i in range(10)})
+    assert many.count(":") == 8 and many.endswith("'k7': 7}")
+    assert describe_input("y" * 300) == repr("y" * 200) + "… (300 characters)"
