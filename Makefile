@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging folders.py paths commands server.py cli.py stats.py runconfig.py
+	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py paths commands server.py cli.py stats.py runconfig.py comfy_compat
 
 webtest: web
 	cd web && npm test
@@ -51,7 +51,7 @@ clean:
 	rm -rf $(VENV) web/node_modules web/dist
 
 # A tiny random-weight checkpoint in models/checkpoints/ to try the pipeline offline (it draws noise).
-.PHONY: demo-model stats browser-test
+.PHONY: demo-model stats browser-test screenshots
 demo-model: venv
 	$(PY) server.py demo-model
 
@@ -62,6 +62,10 @@ stats: venv
 # The browser tests alone (headless Debian chromium against a real server).
 browser-test: venv web browser-deps
 	$(VENV)/bin/pytest -m browser tests/browser
+
+# docs/editor.png from a real first run: fresh base directory, shipped checkpoint (or the demo one), one Queue.
+screenshots: venv web browser-deps
+	$(PY) docs/screenshots.py
 
 # Mutation testing of graph/ and the in-process API modules (pyproject.toml [tool.mutmut]); slow, not in `make test`.
 # Prints the killed share; `.venv/bin/mutmut results` lists the survivors, `mutmut show NAME` shows one.

@@ -19,6 +19,11 @@ Every route is served under `/` and under `/api` (as ComfyUI does), so ComfyUI c
     GET  /api/workflows[/{name}]       the example workflows shipped in workflows/
     GET  /api/estimate/calibration     this machine's measured diffusion speed (ours; measured once, kept in user/)
     POST /api/estimate      {"prompt"} → seconds of sampling expected here, per sampler node, with assumptions
+    GET/POST /users, /settings[/{id}]; GET /userdata, /v2/userdata; GET/POST/DELETE /userdata/{file};
+    POST /userdata/{file}/move/{dest}  ComfyUI's per-user data (routes_userdata: confined to user/default/)
+    GET  /i18n, /workflow_templates, /global_subgraphs, /experiment/models[/{folder}], /view_metadata/{folder},
+         /internal/folder_paths, /internal/files/{type}, /user.css, /templates/{name}   (routes_frontend: what
+         ComfyUI's frontend asks for; `server.py --front-end-root DIR` serves that frontend instead of ours)
     GET  /api/openapi.json  the OpenAPI 3 document of every route (built from the router; `api/openapi.py`)
     GET  /docs              that document rendered offline (api/static/docs.html)
     GET  /                  the editor (web/dist)

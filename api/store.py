@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS assets_hash ON assets (hash);
     CREATE INDEX IF NOT EXISTS assets_job ON assets (job_id);
+    """,
+    # 2: Comfy API v2 job labels (`metadata`: string pairs given at submit), gone with their job.
+    """
+    CREATE TABLE IF NOT EXISTS job_labels (
+        job_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (job_id, key)
+    );
+    CREATE INDEX IF NOT EXISTS job_labels_pair ON job_labels (key, value);
+    CREATE TRIGGER IF NOT EXISTS job_labels_follow_jobs AFTER DELETE ON jobs
+    BEGIN DELETE FROM job_labels WHERE job_id = old.id; END;
     """,
 )
 
@@ -214,11 +226,13 @@ class JobStore:
         client_id: str | None,
         *,
         idempotency_key: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Job:
         """Queue a job; the automatic priority is taken inside the same transaction so ids never race.
 
         With `idempotency_key`, the key is recorded in the same transaction: a used key raises
         IdempotencyKeyUsed and queues nothing, and a refused submission never reaches here, so it uses no key.
+        `labels` (v2 `metadata`) are stored with the job, in the same transaction.
         """
         clean_extra = {key: value for key, value in extra_data.items() if key not in SENSITIVE_EXTRA_DATA_KEYS}
         now = time.time()
@@ -240,6 +254,8 @@ class JobStore:
                 (job_id, number, json.dumps(prompt), json.dumps(clean_extra), json.dumps(targets), client_id, now),
             )
             seq = int(cursor.lastrowid or 0)
+            db.executemany("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)",
+                           [(job_id, key, value) for key, value in (labels or {}).items()])
         return Job(job_id, seq, number, "pending", prompt, clean_extra, targets, client_id, now)
 
     def get(self, job_id: str) -> Job | None:

@@ -26,6 +26,10 @@ from graph.spec import (
 
 log = logging.getLogger(__name__)
 
+#: Turns what a plugin module exports in another node API (ComfyUI's NODE_CLASS_MAPPINGS) into specs: returns
+#: the specs and one message per node it could not adapt (those nodes are left out, the others load).
+ModuleAdapter = Callable[[types.ModuleType], tuple[list[NodeSpec], list[str]]]
+
 
 @dataclass(frozen=True)
 class ModuleLoadError:
@@ -88,7 +92,7 @@ class NodeRegistry:
         """Import a node module and add the nodes it defines; a failure is recorded in `load_errors`, never raised."""
         return self._guarded(module_name, module_name, lambda: importlib.import_module(module_name))
 
-    def load_file(self, path: Path) -> bool:
+    def load_file(self, path: Path, adapters: tuple[ModuleAdapter, ...] = ()) -> bool:
         """Import a plugin module from a file or a package folder (custom_nodes/) and add its nodes."""
         target = path / "__init__.py" if path.is_dir() else path
         module_name = f"custom_nodes.{path.stem}"
@@ -107,9 +111,9 @@ class NodeRegistry:
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
 
-        return self._guarded(str(path), module_name, load)
+        return self._guarded(str(path), module_name, load, adapters)
 
-    def load_plugins(self, directory: Path) -> None:
+    def load_plugins(self, directory: Path, adapters: tuple[ModuleAdapter, ...] = ()) -> None:
         """Load every plugin module and package of a custom_nodes folder, in name order, each one guarded.
 
         The one plugin loader: the server and the CLI both call it (through `nodes.load_catalog`).
@@ -119,16 +123,28 @@ class NodeRegistry:
         for entry in sorted(directory.iterdir()):
             is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
             if is_module and not entry.name.startswith(("_", ".")):
-                self.load_file(entry)
+                self.load_file(entry, adapters)
 
-    def _guarded(self, name: str, module_name: str, load: Callable[[], object]) -> bool:
+    def _guarded(
+        self, name: str, module_name: str, load: Callable[[], object], adapters: tuple[ModuleAdapter, ...] = ()
+    ) -> bool:
         """Import, then build the module's own registry from what it defined, then merge it: all or nothing."""
         try:
             load()
             own = NodeRegistry(socket_types=self.socket_types)
             for spec in defined_in(module_name):
                 own.register(spec)
+            problems: list[str] = []
+            module = sys.modules.get(module_name)
+            for adapt in adapters if module is not None else ():
+                specs, skipped = adapt(module)  # type: ignore[arg-type]  # not None here
+                problems.extend(skipped)
+                for spec in specs:
+                    own.register(spec)
             self.merge(own)
+            for problem in problems:
+                log.warning("node module %s: %s", name, problem)
+                self.load_errors.append(ModuleLoadError(name, problem))
         except Exception as error:
             forget_definitions(module_name)  # a half-loaded module contributes nothing
             message = f"{type(error).__name__}: {error}"

@@ -51,3 +51,16 @@ def sampler_dpmpp_sde(eta: Unit = 1.0, s_noise: Unit = 1.0, r: Unit = 0.5,
     """Stochastic DPM-Solver++ with its midpoint at fraction r of each step."""
     name = "dpmpp_sde" if noise_device == "cpu" else "dpmpp_sde_gpu"
     return SamplerResult(SamplerChoice(name, {"eta": eta, "s_noise": s_noise, "r": r}))
+
+
+@node("SamplerDPMPP_3M_SDE", category="sampling/samplers")
+def sampler_dpmpp_3m_sde(eta: Unit = 1.0, s_noise: Unit = 1.0, noise_device: NoiseDevice = "gpu") -> SamplerResult:
+    """DPM-Solver++(3M) SDE with the noise scaled by eta and s_noise (both devices draw the CPU tree)."""
+    name = "dpmpp_3m_sde" if noise_device == "cpu" else "dpmpp_3m_sde_gpu"
+    return SamplerResult(SamplerChoice(name, {"eta": eta, "s_noise": s_noise}))
+
+
+@node("SamplerDPMPP_2S_Ancestral", category="sampling/samplers")
+def sampler_dpmpp_2s_ancestral(eta: Unit = 1.0, s_noise: Unit = 1.0) -> SamplerResult:
+    """DPM-Solver++(2S) ancestral with the ancestral noise scaled by eta and s_noise."""
+    return SamplerResult(SamplerChoice("dpmpp_2s_ancestral", {"eta": eta, "s_noise": s_noise}))

@@ -99,3 +99,11 @@ def align_your_steps_scheduler(model_type: Literal["SD1", "SDXL", "SVD"] = "SD1"
                                denoise: Denoise = 1.0) -> SigmasResult:
     """NVIDIA's Align Your Steps noise levels, resampled log-linearly to the step count."""
     return SigmasResult(cs.align_your_steps_sigmas(model_type, steps, denoise))
+
+
+@node("LaplaceScheduler", category="sampling/schedulers")
+def laplace_scheduler(steps: Steps = 20, sigma_max: Sigma = SIGMA_MAX, sigma_min: Sigma = SIGMA_MIN,
+                      mu: Annotated[float, Range(-10.0, 10.0, step=0.1, round=False)] = 0.0,
+                      beta: Annotated[float, Range(0.0, 10.0, step=0.1, round=False)] = 0.5) -> SigmasResult:
+    """Laplace-distributed log σ (concentrates steps around e^μ); no final 0, as ComfyUI's node."""
+    return SigmasResult(cs.laplace_sigmas(steps, sigma_min, sigma_max, mu, beta))

@@ -41,11 +41,14 @@ JOB_LIST: Fragment = {"type": "object", "properties": {"jobs": {"type": "array",
     "type": "object", "required": ["id", "status"], "properties": {
         "id": {"type": "string"}, "status": ref("JobStatus"), "create_time": {"type": "string"},
         "update_time": {"type": "string"}, "queue_position": {"type": ["integer", "null"]},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "urls": ref("JobUrls")}}}}}
 SUBMIT_BODY: Fragment = {"type": "object", "required": ["workflow"], "additionalProperties": False, "properties": {
     "workflow": {"type": "object", "description": "API-format graph; core/ASSET references allowed in inputs"},
     "extra_data": {"type": "object", "additionalProperties": False,
-                   "properties": {"api_key_comfy_org": {"type": "string"}}}}}
+                   "properties": {"api_key_comfy_org": {"type": "string"}}},
+    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 256},
+                 "maxProperties": 16, "description": "string labels stored with the job"}}}
 HASH_BODY: Fragment = {"type": "object", "required": ["hash"], "properties": {
     "hash": {"type": "string", "description": "blake3:<64 hex>"}, "file_path": {"type": "string"}}}
 PATH_BODY: Fragment = {"type": "object", "required": ["path"], "properties": {

@@ -6,7 +6,6 @@ and its '/'-separated name inside that kind's folders, with the blake3 hash of i
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,15 +42,6 @@ class AssetIndex:
         row = self.store.reader().execute(f"SELECT {_COLUMNS} FROM assets WHERE id = ?", (asset_id,)).fetchone()
         return AssetRow(*row) if row else None
 
-    def many(self, asset_ids: list[str]) -> dict[str, AssetRow]:
-        if not asset_ids:
-            return {}
-        marks = ", ".join("?" for _ in asset_ids)
-        rows = self.store.reader().execute(
-            f"SELECT {_COLUMNS} FROM assets WHERE id IN ({marks})", asset_ids
-        ).fetchall()
-        return {row[0]: AssetRow(*row) for row in rows}
-
     def by_hash(self, digest: str) -> list[AssetRow]:
         """Assets with these bytes, newest first."""
         rows = self.store.reader().execute(
@@ -70,8 +60,16 @@ class AssetIndex:
         stored = self.get(row.id)
         return stored if stored is not None else row
 
-    def replace(self, row: AssetRow) -> None:
-        """Re-index an asset whose file changed (an output name reused after its file was replaced)."""
-        with self.store.transaction() as db:
-            db.execute("UPDATE assets SET hash = ?, size = ?, created = ? WHERE id = ?",
-                       (row.hash, row.size, time.time(), row.id))
+
+def job_labels(store: JobStore, job_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The v2 `metadata` labels of these jobs (jobs without labels are absent)."""
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(job_ids), 500):  # SQLite caps the number of parameters of one statement
+        chunk = job_ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = store.reader().execute(
+            f"SELECT job_id, key, value FROM job_labels WHERE job_id IN ({marks}) ORDER BY job_id, key", chunk
+        ).fetchall()
+        for job_id, key, value in rows:
+            found.setdefault(job_id, {})[key] = value
+    return found

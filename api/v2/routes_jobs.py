@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from api.openapi import describe, obj
 from api.store import IdempotencyKeyUsed
 from api.v2 import docs
 from api.v2.errors import V2Error, envelope, invalid_request
+from api.v2.records import job_labels
 from api.v2.service import service
 from api.v2.views import STATUSES
 
@@ -21,6 +23,8 @@ routes = web.RouteTableDef()
 MAX_IDEMPOTENCY_KEY = 255
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 100
+MAX_LABELS = 16
+LABEL_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 #: How many of the newest jobs a status-filtered list looks through.
 MAX_FILTER_SCAN = 2000
 SUBMIT_FIELDS = frozenset({"workflow", "extra_data", "metadata"})
@@ -48,7 +52,7 @@ def _check_body(body: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(body) - SUBMIT_FIELDS)
     if unknown:
         raise invalid_request(f"unknown field(s) {', '.join(map(repr, unknown))}; a job body has 'workflow' "
-                              "and optionally 'extra_data'")
+                              "and optionally 'extra_data' and 'metadata'")
     workflow = body.get("workflow")
     if not isinstance(workflow, dict):
         raise V2Error(422, "invalid_workflow", f"'workflow' must be an API-format graph object, got "
@@ -68,9 +72,25 @@ def _check_body(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid_request("'extra_data' accepts only the 'api_key_comfy_org' field")
         if not isinstance(extra.get("api_key_comfy_org", ""), str):
             raise invalid_request("'extra_data.api_key_comfy_org' must be a string")
-    if body.get("metadata"):
-        raise V2Error(422, "metadata_not_supported", "job labels ('metadata') are not supported by this server")
     return workflow
+
+
+def check_labels(raw: Any) -> dict[str, str]:
+    """`metadata`: at most 16 string pairs; keys of letters, digits and `_.:-` (1-64), values up to 256 chars."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise V2Error(422, "metadata_invalid", f"'metadata' must be an object of string labels, got "
+                      f"{json_type_name(raw)}")
+    if len(raw) > MAX_LABELS:
+        raise V2Error(422, "metadata_invalid", f"'metadata' has {len(raw)} pairs; at most {MAX_LABELS} are allowed")
+    for key, value in raw.items():
+        if not LABEL_KEY.fullmatch(key):
+            raise V2Error(422, "metadata_invalid", f"metadata key {key[:70]!r} must be 1-64 letters, digits or _.:-")
+        if not isinstance(value, str) or len(value) > 256 or not value.isprintable():
+            raise V2Error(422, "metadata_invalid", f"metadata value of {key!r} must be printable text of at most "
+                          "256 characters")
+    return dict(raw)
 
 
 def _invalid_workflow(rejected: PromptRejected) -> V2Error:
@@ -92,7 +112,7 @@ def _invalid_workflow(rejected: PromptRejected) -> V2Error:
     body=docs.SUBMIT_BODY, responses={201: docs.returns("the queued job", "Job"),
                                       400: docs.error("invalid_request"),
                                       422: docs.error("invalid_workflow (details.node_errors), workflow_format_ui, "
-                                                      "missing_asset, idempotency_key_reuse")}))
+                                                      "missing_asset, idempotency_key_reuse, metadata_invalid")}))
 @envelope
 async def submit(request: web.Request) -> web.Response:
     v2 = service(request)
@@ -100,6 +120,7 @@ async def submit(request: web.Request) -> web.Response:
     key = _idempotency_key(request)
     body = await read_json_object(request, state.config.max_json_bytes, allow_empty=False)
     workflow = _check_body(body)
+    labels = check_labels(body.get("metadata"))
     if key is not None and await asyncio.to_thread(_key_used, v2.state.store.reader, key):
         raise _reused()
 
@@ -112,7 +133,8 @@ async def submit(request: web.Request) -> web.Response:
             prompt = state.engine.prepare(resolved, None)
         except PromptRejected as rejected:
             raise _invalid_workflow(rejected) from None
-        return state.store.add(str(uuid.uuid4()), None, False, prompt, {}, [], None, idempotency_key=key)
+        return state.store.add(str(uuid.uuid4()), None, False, prompt, {}, [], None, idempotency_key=key,
+                               labels=labels)
 
     try:
         job = await asyncio.to_thread(validate_and_queue)
@@ -133,7 +155,8 @@ def _reused() -> V2Error:
 
 @routes.get("/api/v2/jobs")
 @describe("List jobs", **docs.options(
-    "Newest first; one page.", query={"status": "comma-separated statuses", "limit": "1-100 (default 50)"},
+    "Newest first; one page.", query={"status": "comma-separated statuses", "limit": "1-100 (default 50)",
+                                      "metadata[KEY]": "only jobs labelled KEY=value (repeatable)"},
     responses={200: obj("jobs", docs.JOB_LIST), 400: docs.error("invalid_request")}))
 @envelope
 async def list_jobs(request: web.Request) -> web.Response:
@@ -147,8 +170,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     if wanted - set(STATUSES):
         bad = sorted(wanted - set(STATUSES))[0][:20]
         raise invalid_request(f"unknown status {bad!r}; one of {', '.join(STATUSES)}")
-    if any(name.startswith("metadata[") for name in request.query):
-        raise V2Error(422, "metadata_not_supported", "job labels ('metadata') are not supported by this server")
+    pairs = _label_filter(request)
     if request.query.get("cursor"):
         raise V2Error(422, "invalid_cursor", "this server returns one page; it issued no cursor")
 
@@ -156,17 +178,33 @@ async def list_jobs(request: web.Request) -> web.Response:
 
     def read() -> dict[str, Any]:
         items: list[dict[str, Any]] = []
-        jobs = v2.state.store.recent(limit if not wanted else MAX_FILTER_SCAN)
+        filtered = bool(wanted or pairs)
+        jobs = v2.state.store.recent(MAX_FILTER_SCAN if filtered else limit)
+        labels = job_labels(v2.state.store, [job.id for job in jobs])
         for job in jobs:
-            item = v2.views.summary(job, job.id in canceling)
-            if not wanted or item["status"] in wanted:
+            item = v2.views.summary(job, job.id in canceling, labels.get(job.id, {}))
+            if (not wanted or item["status"] in wanted) and pairs.items() <= item["metadata"].items():
                 items.append(item)
             if len(items) >= limit:
                 break
         # The scan of a filtered list stops at MAX_FILTER_SCAN jobs: say so rather than imply there are no more.
-        return {"jobs": items, "truncated": bool(wanted) and len(items) < limit and len(jobs) == MAX_FILTER_SCAN}
+        return {"jobs": items, "truncated": filtered and len(items) < limit and len(jobs) == MAX_FILTER_SCAN}
 
     return web.json_response(await asyncio.to_thread(read))
+
+
+def _label_filter(request: web.Request) -> dict[str, str]:
+    """`metadata[key]=value` query pairs: only jobs carrying every pair are listed."""
+    pairs: dict[str, str] = {}
+    for name, value in request.query.items():
+        if not name.startswith("metadata["):
+            continue
+        key = name[len("metadata["):-1] if name.endswith("]") else ""
+        if not LABEL_KEY.fullmatch(key) or len(pairs) >= MAX_LABELS:
+            raise V2Error(400, "invalid_metadata_filter", f"bad metadata filter {name[:80]!r}: use metadata[key]=value "
+                          f"with keys of 1-64 letters, digits or _.:- (at most {MAX_LABELS})")
+        pairs[key] = value
+    return pairs
 
 
 @routes.get("/api/v2/jobs/{job_id}")

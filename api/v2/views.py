@@ -15,7 +15,7 @@ from api.redact import redact
 from api.store import Job, JobStore
 from api.v2.assets import Assets, content_url
 from api.v2.live import LiveView
-from api.v2.records import AssetRow, iso
+from api.v2.records import AssetRow, iso, job_labels
 
 #: Reported retention. History is bounded by count (--history-size), not by time; this is the contract's
 #: required deadline, a lower bound on how long a job stays readable under normal use.
@@ -165,15 +165,17 @@ class JobViews:
                 "execution_ms": int(((finished or now) - started) * 1000) if started is not None else None,
             },
             "urls": {"self": path, "events": f"{path}/events", "cancel": f"{path}/cancel"},
+            "metadata": job_labels(self.store, [job.id]).get(job.id, {}),
         }
 
-    def summary(self, job: Job, canceling: bool) -> dict[str, Any]:
+    def summary(self, job: Job, canceling: bool, labels: dict[str, str]) -> dict[str, Any]:
         """A list item: the lighter shape `GET /api/v2/jobs` returns (full job via its `urls.self`)."""
         status = v2_status(job, canceling)
         updated = job.finished or job.started or job.created
         path = f"/api/v2/jobs/{job.id}"
         return {
             "id": job.id, "status": status, "create_time": iso(job.created), "update_time": iso(updated),
+            "metadata": labels,
             "queue_position": self.store.queue_position(job) if status == "queued" else None,
             "urls": {"self": path, "events": f"{path}/events", "cancel": f"{path}/cancel"},
         }

@@ -118,3 +118,34 @@ def set_first(sigmas: torch.Tensor, sigma: float) -> torch.Tensor:
         raise ValueError("sigmas: expected at least one value to replace, received an empty schedule")
     out[0] = sigma
     return out
+
+
+def laplace_sigmas(steps: int, sigma_min: float, sigma_max: float, mu: float, beta: float) -> torch.Tensor:
+    """Laplace schedule (Tiankai et al. 2024): log σ = μ − β·sign(½ − x)·log(1 − 2|½ − x| + 1e-5) for x uniform
+    in [0, 1], clamped to [σ_min, σ_max]. ``steps`` values and no final 0 (as the reference node returns)."""
+    x = torch.linspace(0, 1, steps)
+    log_sigma = mu - beta * torch.sign(0.5 - x) * torch.log(1 - 2 * torch.abs(0.5 - x) + 1e-5)
+    return torch.clamp(torch.exp(log_sigma), min=sigma_min, max=sigma_max)
+
+
+def extend_intermediate(sigmas: torch.Tensor, steps: int, start_at_sigma: float, end_at_sigma: float,
+                        spacing: str) -> torch.Tensor:
+    """Insert ``steps − 1`` values between consecutive σ in [end_at_sigma, start_at_sigma] (start < 0: no upper
+    bound), spaced linearly, or eased by a quarter cosine / sine."""
+    upper = math.inf if start_at_sigma < 0 else start_at_sigma
+    grid = torch.linspace(0, 1, steps + 1)[1:-1]
+    if spacing == "cosine":
+        grid = torch.sin(grid * math.pi / 2)
+    elif spacing == "sine":
+        grid = 1 - torch.cos(grid * math.pi / 2)
+    elif spacing != "linear":
+        raise ValueError(f"spacing: expected linear, cosine or sine, received {spacing!r}")
+    out: list[float] = []
+    for i in range(len(sigmas) - 1):
+        current, following = float(sigmas[i]), float(sigmas[i + 1])
+        out.append(current)
+        if end_at_sigma <= current <= upper:
+            out.extend((grid * (following - current) + current).tolist())
+    if len(sigmas) > 0:
+        out.append(float(sigmas[-1]))
+    return torch.tensor(out, dtype=torch.float32)

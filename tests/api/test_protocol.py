@@ -206,14 +206,15 @@ def test_job_status_and_cancel(server: Server) -> None:
     assert server.request("GET", "/api/jobs/does-not-exist").status == 404
     assert server.request("POST", "/api/jobs/does-not-exist/cancel").status == 404
     blocker = server.post_prompt(chain(steps=500, delay_ms=10)).json()["prompt_id"]
+    # The blocker must have left the queue, or the waiting job's position is 1, not 0 (race seen under load).
+    while server.request("GET", f"/api/jobs/{blocker}").json()["status"] != "running":
+        time.sleep(0.02)
     waiting = server.post_prompt(chain(value=7)).json()["prompt_id"]
     status = server.request("GET", f"/api/jobs/{waiting}").json()
     assert status["status"] == "pending" and status["queue_position"] == 0
     cancelled = server.request("POST", f"/api/jobs/{waiting}/cancel")
     assert cancelled.status == 200 and cancelled.json()["status"] == "interrupted"
     assert server.request("GET", f"/api/jobs/{waiting}").json()["status"] == "interrupted"
-    while server.request("GET", f"/api/jobs/{blocker}").json()["status"] != "running":
-        time.sleep(0.02)
     assert server.request("POST", f"/api/jobs/{blocker}/cancel").status == 202
     assert server.wait_job(blocker)["status"] == "interrupted"
     assert server.request("POST", f"/api/jobs/{blocker}/cancel").status == 409

@@ -72,8 +72,10 @@ def test_bad_job_bodies(small_server: Server) -> None:
     contract.error(submit(small_server, {"workflow": []}), 422, "invalid_workflow")
     contract.error(submit(small_server, {"workflow": chain(), "extra_data": {"client_id": "x"}}), 400,
                    "invalid_request")
-    contract.error(submit(small_server, {"workflow": chain(), "metadata": {"a": "b"}}), 422,
-                   "metadata_not_supported")
+    for labels in ({"bad key!": "x"}, ["a"], {"k": 5}, {f"k{i}": "v" for i in range(17)}, {"k": "x" * 300}):
+        contract.error(submit(small_server, {"workflow": chain(), "metadata": labels}), 422, "metadata_invalid")
+    contract.error(small_server.request("GET", "/api/v2/jobs?metadata%5Bbad%20key%5D=x"), 400,
+                   "invalid_metadata_filter")
     broken = chain()
     del broken["2"]["inputs"]["value"]
     body = contract.error(submit(small_server, {"workflow": broken}), 422, "invalid_workflow", base)
@@ -248,3 +250,22 @@ def test_text_a_node_shows_is_an_output_asset_too(small_server: Server) -> None:
     content = small_server.request("GET", f"/api/v2/assets/{text['id']}/content")
     assert content.status == 200 and content.body == b"5"  # 3 plus 2 steps
     assert [output["type"] for output in done["outputs"]].count("image") == 1
+
+
+def test_concurrent_submits_with_one_key_make_one_job(small_server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = f"race-{uuid.uuid4().hex}"
+
+    def post(value: int) -> Reply:
+        return small_server.request("POST", "/api/v2/jobs", {"workflow": chain(value=value)},
+                                    headers={"Idempotency-Key": key})
+
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(post, range(6)))
+    created = [reply for reply in replies if reply.status == 201]
+    assert len(created) == 1, [reply.status for reply in replies]
+    for reply in replies:
+        if reply.status != 201:
+            contract.error(reply, 422, "idempotency_key_reuse")
+    small_server.wait_job(created[0].json()["id"])

@@ -234,3 +234,15 @@ def test_the_async_client_too(v2_server: Server, monkeypatch: pytest.MonkeyPatch
     assert isinstance(events[-1], StatusChange) and events[-1].status == "succeeded"
     with Image.open(io.BytesIO(data)) as png:
         assert png.getpixel((0, 0)) == (24, 24, 24)
+
+
+def test_job_labels_are_stored_and_filter_the_list(client: Comfy) -> None:
+    label = new_id()
+    job = client.submit(client.workflows.from_json(chain(value=5)), metadata={"run": label, "client": "acme"})
+    other = client.submit(client.workflows.from_json(chain(value=6)), metadata={"run": "other"})
+    assert job.metadata == {"client": "acme", "run": label}
+    assert client.jobs.get(job.id).metadata == {"client": "acme", "run": label}
+    listed = list(client.list_jobs(metadata={"run": label}))
+    assert [summary.id for summary in listed] == [job.id] and listed[0].metadata["client"] == "acme"
+    job.result()
+    other.result()

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from api.store import JobStore
+from api.store import MIGRATIONS, JobStore
 from api.v2.errors import V2Error
 from api.v2.files import check_safetensors, classify_upload, normalize_hash
 from api.v2.live import LiveJob
+from api.v2.records import job_labels
 from api.v2.routes_events import Cursor
 
 OLD_SCHEMA = """
@@ -32,13 +33,16 @@ def test_an_older_database_gains_the_v2_tables_and_keeps_its_jobs(tmp_path: Path
     store = JobStore(path, 100)
     try:
         assert store.get("old") is not None
-        job = store.add("new", None, False, {}, {}, [], None, idempotency_key="k")
+        job = store.add("new", None, False, {}, {}, [], None, idempotency_key="k", labels={"client": "acme"})
         assert job.id == "new"
+        assert job_labels(store, ["new", "old"]) == {"new": {"client": "acme"}}
+        store.delete_pending(["new"])
+        assert job_labels(store, ["new"]) == {}  # labels go with their job
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
-        assert db.execute("SELECT job_id FROM idempotency_keys WHERE key = 'k'").fetchone() == ("new",)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("SELECT job_id FROM idempotency_keys WHERE key = 'k'").fetchone() == ("new",)  # kept
     JobStore(path, 100).close()  # a second start applies nothing twice
 
 

@@ -81,3 +81,13 @@ class TinyModel:
 def text_cond(seed: int, batch: int = 1, tokens: int = 77, **kw: object) -> ConditioningEntry:
     generator = torch.Generator().manual_seed(seed)
     return ConditioningEntry(cross_attn=torch.randn(batch, tokens, CONTEXT_DIM, generator=generator), **kw)  # type: ignore[arg-type]
+
+
+def schema_rows(node_id: str) -> list[tuple[str, object, object, object]]:
+    """(input, default, min, max) per input of a registered node, in order; None for sockets and no limits."""
+    from graph.registry import REGISTRY
+
+    spec = REGISTRY.get(node_id)
+    assert spec is not None, f"{node_id} is not registered"
+    return [(i.name, i.default if i.has_default and not i.is_socket else None,
+             i.range.min if i.range else None, i.range.max if i.range else None) for i in spec.inputs]

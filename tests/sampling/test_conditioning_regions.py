@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import torch
+from sampling_fixtures import schema_rows
 
 from diffusion.sampling.cond_regions import resolve_region
 from diffusion.sampling.guidance import CondPredictor
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.types import ConditioningEntry
-from graph.registry import REGISTRY
 from nodes import conditioning_regions as cr
 from nodes.conditioning import conditioning_set_area
 
@@ -34,11 +34,7 @@ EXPECTED: dict[str, list[tuple[str, Any, Any, Any]]] = {
 
 @pytest.mark.parametrize("node_id", sorted(EXPECTED))
 def test_schema_matches_comfyui(node_id: str) -> None:
-    spec = REGISTRY.get(node_id)
-    assert spec is not None
-    got = [(i.name, i.default if i.has_default and not i.is_socket else None,
-            i.range.min if i.range else None, i.range.max if i.range else None) for i in spec.inputs]
-    assert got == EXPECTED[node_id]
+    assert schema_rows(node_id) == EXPECTED[node_id]
 
 
 class ConstUnet(torch.nn.Module):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import EulerDiscreteScheduler
-from sampling_fixtures import TinyModel, text_cond
+from sampling_fixtures import TinyModel, schema_rows, text_cond
 
 from diffusion.sampling.custom_values import DisableNoise, RandomNoise, SamplerChoice
 from diffusion.sampling.guiders import BasicGuider, CFGGuider, model_sampling_for, sample_with_guider
@@ -62,8 +62,17 @@ EXPECTED: dict[str, list[tuple[str, Any, Any, Any]]] = {
                             ("s_noise", 1.0, 0.0, 100.0), ("noise_device", "gpu", S, S)],
     "SamplerDPMPP_SDE": [("eta", 1.0, 0.0, 100.0), ("s_noise", 1.0, 0.0, 100.0), ("r", 0.5, 0.0, 100.0),
                          ("noise_device", "gpu", S, S)],
+    "SamplerDPMPP_3M_SDE": [("eta", 1.0, 0.0, 100.0), ("s_noise", 1.0, 0.0, 100.0), ("noise_device", "gpu", S, S)],
+    "SamplerDPMPP_2S_Ancestral": [("eta", 1.0, 0.0, 100.0), ("s_noise", 1.0, 0.0, 100.0)],
+    "LaplaceScheduler": [("steps", 20, 1, 10000), ("sigma_max", 14.614642, 0.0, 5000.0),
+                         ("sigma_min", 0.0291675, 0.0, 5000.0), ("mu", 0.0, -10.0, 10.0), ("beta", 0.5, 0.0, 10.0)],
+    "ExtendIntermediateSigmas": [("sigmas", S, S, S), ("steps", 2, 1, 100), ("start_at_sigma", -1.0, -1.0, 20000.0),
+                                 ("end_at_sigma", 12.0, 0.0, 20000.0), ("spacing", "linear", S, S)],
+    "SamplingPercentToSigma": [("model", S, S, S), ("sampling_percent", 0.0, 0.0, 1.0),
+                               ("return_actual_sigma", False, S, S)],
 }
 OUTPUTS: dict[str, list[tuple[str, str]]] = {
+    "SamplingPercentToSigma": [("FLOAT", "sigma_value")],
     "SamplerCustom": [("LATENT", "output"), ("LATENT", "denoised_output")],
     "SamplerCustomAdvanced": [("LATENT", "output"), ("LATENT", "denoised_output")],
     "SplitSigmas": [("SIGMAS", "high_sigmas"), ("SIGMAS", "low_sigmas")],
@@ -77,12 +86,10 @@ OUTPUTS: dict[str, list[tuple[str, str]]] = {
 
 @pytest.mark.parametrize("node_id", sorted(EXPECTED))
 def test_schema_matches_comfyui(node_id: str) -> None:
-    spec = REGISTRY.get(node_id)
-    assert spec is not None
-    got = [(i.name, i.default if i.has_default and not i.is_socket else None,
-            i.range.min if i.range else None, i.range.max if i.range else None) for i in spec.inputs]
-    assert got == EXPECTED[node_id]
+    assert schema_rows(node_id) == EXPECTED[node_id]
     if node_id in OUTPUTS:
+        spec = REGISTRY.get(node_id)
+        assert spec is not None
         assert [(o.type_name, o.display_name) for o in spec.outputs] == OUTPUTS[node_id]
 
 
@@ -258,3 +265,41 @@ def test_bad_inputs_name_the_node(model: TinyModel) -> None:
                           sigmas=torch.tensor([1.0, 0.0]), latent_image=_latent())
     with pytest.raises(ValueError, match="KarrasScheduler: input 'sigma_min' expected a value > 0"):
         sch.karras_scheduler(5, 10.0, 0.0, 7.0)
+
+
+def test_more_sampler_options(model: TinyModel) -> None:
+    """η = 0 makes 3M SDE and 2S ancestral deterministic (the seed of their noise stream no longer matters);
+    η = s_noise = 1 is the KSampler sampler itself."""
+    sigmas = sch.karras_scheduler(4, 14.614642, 0.0291675, 7.0).sigmas
+    latent = torch.zeros(1, 4, 8, 8)
+    noise = RandomNoise(9).generate({"samples": latent})
+    guider = CFGGuider(model, POS, NEG, 4.0)
+
+    def run(choice: SamplerChoice, seed: int) -> torch.Tensor:
+        return sample_with_guider(guider, choice, sigmas, noise, latent, seed).samples
+
+    for ode, default in ((ss.sampler_dpmpp_3m_sde(0.0, 1.0, "cpu").sampler, "dpmpp_3m_sde"),
+                         (ss.sampler_dpmpp_2s_ancestral(0.0, 1.0).sampler, "dpmpp_2s_ancestral")):
+        assert torch.equal(run(ode, 1), run(ode, 2))
+        assert not torch.equal(run(SamplerChoice(default), 1), run(SamplerChoice(default), 2))
+    assert torch.equal(run(ss.sampler_dpmpp_3m_sde(1.0, 1.0, "gpu").sampler, 3), run(SamplerChoice("dpmpp_3m_sde"), 3))
+    assert torch.equal(run(ss.sampler_dpmpp_2s_ancestral(1.0, 1.0).sampler, 3),
+                       run(SamplerChoice("dpmpp_2s_ancestral"), 3))
+
+
+def test_laplace_extend_and_percent_by_hand(model: TinyModel) -> None:
+    # x = 0, ½, 1: log σ = ±β·log(1e-5) (clamped to the range) and μ = 0 in the middle; no final 0.
+    laplace = sch.laplace_scheduler(3, 14.614642, 0.0291675, 0.0, 0.5).sigmas
+    torch.testing.assert_close(laplace, torch.tensor([14.614642, 1.0, 0.0291675]))
+    sigmas = torch.tensor([10.0, 5.0, 0.0])
+    assert sg.extend_intermediate_sigmas(sigmas, 2, -1.0, 4.0, "linear").sigmas.tolist() == [10, 7.5, 5, 2.5, 0]
+    assert sg.extend_intermediate_sigmas(sigmas, 2, -1.0, 6.0, "linear").sigmas.tolist() == [10, 7.5, 5, 0]
+    eased = sg.extend_intermediate_sigmas(sigmas, 2, 9.0, 0.0, "cosine").sigmas.tolist()
+    assert eased == pytest.approx([10, 5, 5 - 5 * math.sin(math.pi / 4), 0])
+    ms = model_sampling_for(model)
+    assert sg.sampling_percent_to_sigma(model, 0.0, False).sigma_value == 999999999.9
+    assert sg.sampling_percent_to_sigma(model, 0.0, True).sigma_value == pytest.approx(float(ms.sigma_max))
+    assert sg.sampling_percent_to_sigma(model, 1.0, False).sigma_value == 0.0
+    assert sg.sampling_percent_to_sigma(model, 1.0, True).sigma_value == pytest.approx(float(ms.sigma_min))
+    half = float(ms.sigma(torch.tensor(499.5)))
+    assert sg.sampling_percent_to_sigma(model, 0.5, True).sigma_value == pytest.approx(half)

@@ -25,6 +25,7 @@ import {
   uploadImage,
 } from './client';
 import { defaultPrompt } from './defaults';
+import { type Calibration, confirmSlowJob, cpuAwareFirstGraph, fetchCalibration } from './speed';
 import { FrameNodeView, PrimitiveNodeView, RerouteNodeView } from './components/SmallNodes';
 import { LoomNodeView } from './components/LoomNodeView';
 import { QueuePanel } from './components/QueuePanel';
@@ -155,6 +156,8 @@ function Editor() {
   const queue = useCallback(async () => {
     const { catalog } = useGraph.getState();
     const count = Math.max(1, Math.min(100, useRuntime.getState().batchCount || 1));
+    // The time this would take here, asked of the server; a slow job is queued only if the user says so.
+    if (!(await confirmSlowJob(store.exportApi(), count))) return toast('info', 'Not queued.');
     for (let i = 0; i < count; i++) {
       store.applySeedControls();
       const prompt = store.exportApi();
@@ -193,11 +196,13 @@ function Editor() {
     if (started.current) return;
     started.current = true;
     let stop: (() => void) | undefined;
+    let calibration: Promise<Calibration | null> = Promise.resolve(null);
     (async () => {
       try {
         performance.mark('loom:start');
         store.setCatalog(parseObjectInfo(await fetchObjectInfo()));
         performance.mark('loom:catalog');
+        calibration = fetchCalibration(); // the server measures this machine once, before the first Queue
       } catch (e) {
         setLoadError((e as Error).message);
         return;
@@ -224,6 +229,12 @@ function Editor() {
         if (p) {
           store.loadNative(apiToNative(p));
           fit();
+          // Measuring nodes changes the graph's revision, not what it runs: compare the prompt itself.
+          const loaded = JSON.stringify(store.exportApi());
+          void cpuAwareFirstGraph(p, calibration, () => JSON.stringify(store.exportApi()) === loaded, (cut) => {
+            store.loadNative(apiToNative(cut));
+            fit();
+          }).then((said) => said && toast('info', said));
         }
       }
       stop = openSocket(cid.current, {

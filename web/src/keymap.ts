@@ -1,4 +1,5 @@
 // One table of keyboard shortcuts: the handler and the shortcuts list both read it.
+import { closeTopPopover } from './popovers';
 import * as store from './store';
 
 export interface KeyActions {
@@ -32,7 +33,7 @@ export const KEYMAP: Binding[] = [
   { keys: 'Mod+G', label: 'group selection', run: (a) => store.groupSelection(a.pointer()) },
   { keys: 'Delete / Backspace', label: 'delete selection', run: () => store.deleteSelected() },
   { keys: 'F / .', label: 'fit view', run: (a) => a.fitView() },
-  { keys: 'Escape', label: 'close the search', whileTyping: true, run: () => store.openPalette(null) },
+  { keys: 'Escape', label: 'close the topmost menu', whileTyping: true, run: () => void closeTopPopover() },
 ];
 
 /** Shortcuts handled elsewhere (clipboard events, the canvas), listed for the help menu. */

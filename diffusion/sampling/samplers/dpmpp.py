@@ -24,12 +24,13 @@ from diffusion.sampling.samplers.base import (
 @torch.no_grad()
 def sample_dpmpp_2s_ancestral(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
                               callback: StepCallback | None = None,
-                              noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
+                              noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                              s_noise: float = 1.0) -> torch.Tensor:
     """DPM-Solver++(2S) single-step to σ_down (midpoint r = 1/2), then ancestral noise of std σ_up."""
     noise = require_noise(noise_sampler, "dpmpp_2s_ancestral")
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i])
-        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1])
+        sigma_down, sigma_up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
         report(callback, i, sigmas, x, denoised)
         if sigma_down == 0:
             x = x + to_d(x, sigmas[i], denoised) * (sigma_down - sigmas[i])
@@ -41,7 +42,7 @@ def sample_dpmpp_2s_ancestral(model: Denoiser, x: torch.Tensor, sigmas: torch.Te
             denoised_2 = model(x_2, sigma_of(s))
             x = (sigma_of(t_next) / sigma_of(t)) * x - (-h).expm1() * denoised_2
         if sigmas[i + 1] > 0:
-            x = x + noise(sigmas[i], sigmas[i + 1]) * sigma_up
+            x = x + noise(sigmas[i], sigmas[i + 1]) * s_noise * sigma_up
     return x
 
 
@@ -140,10 +141,10 @@ def sample_dpmpp_2m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, 
 @torch.no_grad()
 def sample_dpmpp_3m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *,
                         callback: StepCallback | None = None,
-                        noise_sampler: NoiseSampler | None = None) -> torch.Tensor:
-    """Third-order multistep SDE-DPM-Solver++ (η = 1), exponential integrator with φ₂, φ₃ corrections."""
+                        noise_sampler: NoiseSampler | None = None, eta: float = 1.0,
+                        s_noise: float = 1.0) -> torch.Tensor:
+    """Third-order multistep SDE-DPM-Solver++ (η = 1 by default), exponential integrator with φ₂, φ₃ corrections."""
     noise = require_noise(noise_sampler, "dpmpp_3m_sde")
-    eta = 1.0
     denoised_1: torch.Tensor | None = None
     denoised_2: torch.Tensor | None = None
     h_1: torch.Tensor | None = None
@@ -172,7 +173,8 @@ def sample_dpmpp_3m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, 
                 r = h_1 / h
                 phi_2 = h_eta.neg().expm1() / h_eta + 1
                 x = x + phi_2 * ((denoised - denoised_1) / r)
-            x = x + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-2 * h * eta).expm1().neg().sqrt()
+            if eta:
+                x = x + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-2 * h * eta).expm1().neg().sqrt() * s_noise
         denoised_1, denoised_2 = denoised, denoised_1
         h_1, h_2 = h, h_1
     return x

@@ -1,5 +1,5 @@
 // Right-click menus for nodes, links and the canvas.
-import { useEffect } from 'react';
+import { usePopover } from '../popovers';
 import * as store from '../store';
 
 export type MenuTarget =
@@ -22,11 +22,7 @@ interface Props {
 }
 
 export function ContextMenu({ target, onClose }: Props) {
-  useEffect(() => {
-    const close = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
-    window.addEventListener('keydown', close);
-    return () => window.removeEventListener('keydown', close);
-  }, [onClose]);
+  usePopover(true, onClose);
   const act = (fn: () => void) => () => {
     fn();
     onClose();

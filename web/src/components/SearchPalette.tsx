@@ -1,6 +1,7 @@
 // Node search: double-click the canvas, or drop a link on empty canvas (then only compatible nodes are listed).
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { fuzzySearch } from '../fuzzy';
+import { usePopover } from '../popovers';
 import type { NodeSpec } from '../schema';
 import { typesCompatible } from '../sockets';
 import { addNode, addPrimitive, openPalette, useGraph } from '../store';
@@ -27,6 +28,7 @@ function compatible(spec: NodeSpec, from: NonNullable<ReturnType<typeof useGraph
 
 export function SearchPalette() {
   const palette = useGraph((s) => s.palette);
+  usePopover(palette !== null, () => openPalette(null)); // Escape (the keymap) closes it when it is on top
   const catalog = useGraph((s) => s.catalog);
   const [query, setQuery] = useState('');
   const [active, setActive] = useState(0);
@@ -71,7 +73,6 @@ export function SearchPalette() {
             if (e.key === 'ArrowDown') setActive((a) => Math.min(a + 1, results.length - 1));
             else if (e.key === 'ArrowUp') setActive((a) => Math.max(a - 1, 0));
             else if (e.key === 'Enter') choose(results[active]);
-            else if (e.key === 'Escape') openPalette(null);
             else return;
             e.preventDefault();
           }}

@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import { fetchTemplate, fetchTemplates, interrupt } from '../client';
 import { KEYMAP, OTHER_SHORTCUTS } from '../keymap';
+import { usePopover } from '../popovers';
 import { toast, useRuntime } from '../runtime';
 import { redo, undo, useGraph } from '../store';
 
@@ -41,6 +42,8 @@ function RunStatus() {
 export function Toolbar({ actions, historyOpen }: { actions: ToolbarActions; historyOpen: boolean }) {
   const [templates, setTemplates] = useState<string[] | null>(null);
   const [showKeys, setShowKeys] = useState(false);
+  usePopover(templates !== null, () => setTemplates(null));
+  usePopover(showKeys, () => setShowKeys(false));
   const connected = useRuntime((s) => s.connected);
   const queueRemaining = useRuntime((s) => s.queueRemaining);
   const batchCount = useRuntime((s) => s.batchCount);
