@@ -212,12 +212,12 @@ def test_node_count_cap() -> None:
     assert comfy_error_response([issue])["error"]["type"] == "invalid_prompt"
 
 
-def test_fifty_thousand_nodes_are_refused_by_the_cap_quickly() -> None:
+def test_fifty_thousand_nodes_are_refused_by_the_cap_alone() -> None:
+    # The cap is checked before any per-node work: the only issue is the cap (no timing assertion, which flakes
+    # on a shared machine; bench/ is where speed is measured).
     prompt = chain_prompt(50_000, close=False)
-    started = time.perf_counter()
-    workflow = load_workflow(prompt, STUBS)  # linear: ~0.2 s on a quiet core; generous bound for shared CI
+    workflow = load_workflow(prompt, STUBS)
     assert only(validate(workflow, STUBS)).type == "too_many_nodes"
-    assert time.perf_counter() - started < 3.0
 
 
 def test_pixel_budget_and_nesting_caps() -> None:
