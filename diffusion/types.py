@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner"]
+Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner", "sd3"]
 PredictionType = Literal["epsilon", "v_prediction"]
 #: What a UNet's input channels beyond the latent's carry: nothing, an InstructPix2Pix image latent, or an
 #: inpainting model's [mask | masked-image latent] (see diffusion/sampling/concat.py).

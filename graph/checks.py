@@ -83,6 +83,20 @@ class NodeChecker:
                     received=None,
                 )
         self._check_pixels(node, spec)
+        if spec.validate_inputs is not None and not any(issue.node_id == node.node_id for issue in self.issues):
+            self._check_together(node, spec)
+
+    def _check_together(self, node: WorkflowNode, spec: NodeSpec) -> None:
+        """The node's own check of its constant inputs (ComfyUI's VALIDATE_INPUTS), once each input is valid."""
+        assert spec.validate_inputs is not None
+        constants = {name: value for name, value in node.inputs.items() if not isinstance(value, Link)}
+        try:
+            problem = spec.validate_inputs(constants)
+        except Exception as error:  # the node's own check broke: refuse, naming the error, never a traceback
+            problem = f"its input check raised {type(error).__name__}: {error}"
+        if problem is not None:
+            expected = "inputs its check accepts"
+            self.report(node, "custom_validation_failed", problem, expected=expected, received=constants)
 
     def _unknown_input(self, node: WorkflowNode, spec: NodeSpec, name: str, item: InputSpec | None) -> None:
         names = [i.name for i in spec.inputs if i.section != "hidden"]

@@ -26,6 +26,10 @@ from graph.spec import (
 
 log = logging.getLogger(__name__)
 
+#: Turns what a plugin module exports in another node API (ComfyUI's NODE_CLASS_MAPPINGS) into specs: returns
+#: the specs and one message per node it could not adapt (those nodes are left out, the others load).
+ModuleAdapter = Callable[[types.ModuleType], tuple[list[NodeSpec], list[str]]]
+
 
 @dataclass(frozen=True)
 class ModuleLoadError:
@@ -44,6 +48,11 @@ class NodeRegistry:
 
     specs: dict[str, NodeSpec] = field(default_factory=dict)
     load_errors: list[ModuleLoadError] = field(default_factory=list)
+    #: Plugins (custom_nodes entries) that loaded, by name ("my_pack", "single_file.py"), in load order.
+    plugins: list[str] = field(default_factory=list)
+    #: A plugin's editor extension folder (its module's `WEB_DIRECTORY`, ComfyUI's convention), by plugin name;
+    #: served under /extensions/<name>/.
+    web_directories: dict[str, Path] = field(default_factory=dict)
     #: The vocabulary its nodes' sockets are checked against (definitions, links, output values).
     socket_types: SocketTypes = SOCKET_TYPES
 
@@ -83,12 +92,14 @@ class NodeRegistry:
                 )
         self.specs.update(other.specs)
         self.load_errors.extend(other.load_errors)
+        self.plugins.extend(other.plugins)
+        self.web_directories.update(other.web_directories)
 
     def load_module(self, module_name: str) -> bool:
         """Import a node module and add the nodes it defines; a failure is recorded in `load_errors`, never raised."""
         return self._guarded(module_name, module_name, lambda: importlib.import_module(module_name))
 
-    def load_file(self, path: Path) -> bool:
+    def load_file(self, path: Path, adapters: tuple[ModuleAdapter, ...] = ()) -> bool:
         """Import a plugin module from a file or a package folder (custom_nodes/) and add its nodes."""
         target = path / "__init__.py" if path.is_dir() else path
         module_name = f"custom_nodes.{path.stem}"
@@ -107,9 +118,17 @@ class NodeRegistry:
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
 
-        return self._guarded(str(path), module_name, load)
+        if not self._guarded(str(path), module_name, load, adapters):
+            return False
+        self.plugins.append(path.name)
+        web = getattr(sys.modules.get(module_name), "WEB_DIRECTORY", None)
+        if isinstance(web, str) and path.is_dir():
+            folder = (path / web).resolve()
+            if folder.is_dir() and folder.is_relative_to(path.resolve()):
+                self.web_directories[path.name] = folder
+        return True
 
-    def load_plugins(self, directory: Path) -> None:
+    def load_plugins(self, directory: Path, adapters: tuple[ModuleAdapter, ...] = ()) -> None:
         """Load every plugin module and package of a custom_nodes folder, in name order, each one guarded.
 
         The one plugin loader: the server and the CLI both call it (through `nodes.load_catalog`).
@@ -119,16 +138,28 @@ class NodeRegistry:
         for entry in sorted(directory.iterdir()):
             is_module = entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").exists())
             if is_module and not entry.name.startswith(("_", ".")):
-                self.load_file(entry)
+                self.load_file(entry, adapters)
 
-    def _guarded(self, name: str, module_name: str, load: Callable[[], object]) -> bool:
+    def _guarded(
+        self, name: str, module_name: str, load: Callable[[], object], adapters: tuple[ModuleAdapter, ...] = ()
+    ) -> bool:
         """Import, then build the module's own registry from what it defined, then merge it: all or nothing."""
         try:
             load()
             own = NodeRegistry(socket_types=self.socket_types)
             for spec in defined_in(module_name):
                 own.register(spec)
+            problems: list[str] = []
+            module = sys.modules.get(module_name)
+            for adapt in adapters if module is not None else ():
+                specs, skipped = adapt(module)  # type: ignore[arg-type]  # not None here
+                problems.extend(skipped)
+                for spec in specs:
+                    own.register(spec)
             self.merge(own)
+            for problem in problems:
+                log.warning("node module %s: %s", name, problem)
+                self.load_errors.append(ModuleLoadError(name, problem))
         except Exception as error:
             forget_definitions(module_name)  # a half-loaded module contributes nothing
             message = f"{type(error).__name__}: {error}"
@@ -175,8 +206,10 @@ class _EveryDefinedNode(NodeRegistry):
 def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None:
     """The rules every node satisfies; raises NodeDefinitionError naming the node and the input."""
     where = f"node {spec.node_id!r} ({spec.module})"
-    if not spec.node_id or not spec.node_id.replace("_", "").replace(".", "").replace("-", "").isalnum():
-        raise NodeDefinitionError(f"{where}: ids are non-empty identifiers, got {spec.node_id!r}")
+    if not valid_node_id(spec.node_id):
+        raise NodeDefinitionError(
+            f"{where}: ids are non-empty printable text without surrounding spaces, got {spec.node_id!r}"
+        )
     for input_spec in spec.inputs:
         _check_input(where, input_spec, socket_types)
     for output in spec.outputs:
@@ -184,6 +217,14 @@ def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None
             raise NodeDefinitionError(f"{where}: output {output.name!r} has unknown socket type {output.type_name!r}")
     if not spec.outputs and not spec.output_node:
         raise NodeDefinitionError(f"{where}: a node without outputs must be an output node")
+
+
+def valid_node_id(node_id: str) -> bool:
+    """ComfyUI's rule for node type names: printable, no surrounding whitespace, at most 200 characters.
+
+    Packs name nodes "Image Blend (WAS)" or "CR Image Panel"; a workflow carries the name as written.
+    """
+    return 0 < len(node_id) <= 200 and node_id.isprintable() and node_id == node_id.strip()
 
 
 def _check_input(where: str, spec: InputSpec, socket_types: SocketTypes) -> None:

@@ -146,6 +146,9 @@ class NodeSpec:
     fingerprint: Callable[[Mapping[str, Any]], str] | None
     module: str
     deprecated: bool = False
+    #: A check of the node's constant inputs together, made at validation (after the per-input checks pass):
+    #: returns why they are refused, or None. Custom-node adapters put ComfyUI's VALIDATE_INPUTS here.
+    validate_inputs: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def input(self, name: str) -> InputSpec | None:
         """The input called `name`, or None."""

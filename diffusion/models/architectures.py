@@ -166,12 +166,16 @@ def derive_vae_config(family: Family, state: StateDict, prefix: str) -> dict[str
     config.update(
         block_out_channels=[int(state[f"{p}encoder.down.{i}.block.0.conv1.weight"].shape[0]) for i in range(levels)],
         layers_per_block=count_indices(state, rf"{re.escape(p)}encoder\.down\.0\.block\.(\d+)\."),
-        latent_channels=int(state[f"{p}post_quant_conv.weight"].shape[0]),
+        # SD3/Flux VAEs have no quant convs: the latent width is the decoder's input.
+        latent_channels=int(state[f"{p}post_quant_conv.weight"].shape[0] if f"{p}post_quant_conv.weight" in state
+                            else state[f"{p}decoder.conv_in.weight"].shape[1]),
         in_channels=int(state[f"{p}encoder.conv_in.weight"].shape[1]),
         out_channels=int(state[f"{p}decoder.conv_out.weight"].shape[0]),
         down_block_types=["DownEncoderBlock2D"] * levels,
         up_block_types=["UpDecoderBlock2D"] * levels,
     )
+    if f"{p}quant_conv.weight" not in state:
+        config.update(use_quant_conv=False, use_post_quant_conv=False)
     return config
 
 

@@ -17,10 +17,13 @@ import torch
 
 from diffusion import devices
 from diffusion.models import architectures as arch
+from diffusion.models import sd3
 from diffusion.models.convert import CheckpointKeyError, ComponentKind, from_ldm
 from diffusion.models.files import MappedTensors, read_state_dict
 from diffusion.models.model import UnetModel, UnknownVariant, model_variant, training_alphas_cumprod
+from diffusion.sampling.flow import FlowParams
 from diffusion.text.clip import Clip, TextEncoder
+from diffusion.text.t5 import T5Encoder
 from diffusion.text.tokenizer import END_TOKEN
 from diffusion.types import Family, PredictionType
 from diffusion.vae import Vae
@@ -139,6 +142,8 @@ def _text_encoders(
 ) -> tuple[TextEncoder, ...]:
     encoders = []
     for spec in arch.family_config(family)["text_encoders"]:
+        if family == "sd3" and not any(k.startswith(spec["prefix"]) for k in state):
+            continue  # SD3 files may leave out some text encoders (loaded separately then)
         text_config = _derive(spec["name"], source, partial(arch.derive_text_config, spec, state, spec["prefix"]))
         module = arch.build_text_encoder(text_config, with_projection=spec["with_projection"], empty=True)
         kind: ComponentKind = "open_clip" if spec["layout"] == "open_clip" else "clip"
@@ -150,7 +155,7 @@ def _text_encoders(
                 module=module,
                 default_layer=int(spec["default_layer"]),
                 layer_norm_hidden_state=bool(spec["layer_norm_hidden_state"]),
-                pad_token=0 if spec["layout"] == "open_clip" else END_TOKEN,
+                pad_token=int(spec.get("pad_token", 0 if spec["layout"] == "open_clip" else END_TOKEN)),
                 with_projection=bool(spec["with_projection"]),
             )
         )
@@ -178,6 +183,8 @@ def load_state_checkpoint(
     """Build MODEL, CLIP and VAE from an LDM-layout state dict (see :func:`load_checkpoint`)."""
     device = device or devices.default_device()
     state = normalize_keys(state)
+    if sd3.is_sd3(state):
+        return _load_sd3(state, source=source, device=device, dtype=dtype)
     family = detect_family(state, source)
     config = arch.family_config(family)
     used: set[str] = set()
@@ -216,6 +223,55 @@ def load_state_checkpoint(
         source=source,
     )
     return model, Clip(family=family, encoders=encoders), vae
+
+
+def _load_vae(family: Family, state: Mapping[str, torch.Tensor], used: set[str], device: torch.device,
+              source: str) -> tuple[Vae, dict[str, Any]]:
+    vae_config = _derive("VAE", source, lambda: arch.derive_vae_config(family, state, VAE_PREFIX))
+    vae_module = arch.build_vae(vae_config, empty=True)
+    _assign("vae", vae_module, state, vae_config, VAE_PREFIX, used, device=device,
+            dtype=devices.vae_dtype(device), source=source)  # fmt: skip
+    vae = Vae(module=vae_module, latent_channels=int(vae_config["latent_channels"]),
+              scaling_factor=float(vae_config["scaling_factor"]), source=source)
+    return vae, vae_config
+
+
+def _load_sd3(
+    state: dict[str, torch.Tensor], *, source: str, device: torch.device, dtype: torch.dtype | None
+) -> tuple[UnetModel, Clip, Vae]:
+    """SD3/SD3.5 single file (ComfyUI layout): MMDiT, CLIP-L/CLIP-G/T5 (those present) and the 16-channel VAE."""
+    config = arch.family_config("sd3")
+    used: set[str] = set()
+    encoders = _text_encoders("sd3", state, used, device, source)
+    t5_prefix = str(config["t5"]["prefix"])
+    t5 = None
+    if any(k.startswith(t5_prefix) for k in state):
+        module = sd3.load_t5(state, t5_prefix, used, device=device, dtype=sd3.text_dtype(device), source=source)
+        t5 = T5Encoder(module, min_length=int(config["t5"]["min_length"]))
+    transformer = sd3.load_sd3_transformer(state, UNET_PREFIX, used, device=device,
+                                           dtype=dtype or devices.unet_dtype(device), source=source)
+    if not any(k.startswith(VAE_PREFIX) for k in state):
+        raise CheckpointKeyError(f"{source}: SD3 checkpoint without a VAE ({VAE_PREFIX}*); load one with VAELoader")
+    vae, _ = _load_vae("sd3", state, used, device, source)
+    _check_leftovers(state, used, source)
+    model = sd3_model(transformer, source)
+    return model, Clip(family="sd3", encoders=encoders, t5=t5), vae
+
+
+def sd3_model(transformer: torch.nn.Module, source: str) -> UnetModel:
+    """The MODEL value of an SD3/SD3.5 MMDiT (flow sampling with shift 3, latent shift/scale of the SD3 VAE)."""
+    config = arch.family_config("sd3")
+    transformer_config: Any = transformer.config
+    return UnetModel(
+        unet=sd3.TransformerAdapter(transformer),
+        family="sd3",
+        prediction_type="epsilon",
+        alphas_cumprod=training_alphas_cumprod(config["schedule"]),
+        latent_scale_factor=float(config["latent_scale_factor"]),
+        latent_channels=int(transformer_config.in_channels),
+        source=source,
+        extras={"flow": FlowParams(**config["flow"]), "latent_shift": float(config["latent_shift"])},
+    )
 
 
 def load_checkpoint(

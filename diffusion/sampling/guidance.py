@@ -57,6 +57,8 @@ class _Entry:
     sigma_range: tuple[float, float] | None = None
     #: Extra UNet input channels (InstructPix2Pix image, inpainting mask + image), whole latent, or None.
     concat: torch.Tensor | None = None
+    #: The entry's extras (Flux's ``guidance``), for models that read them.
+    extras: dict[str, Any] | None = None
 
     @property
     def is_uncond(self) -> bool:
@@ -145,6 +147,8 @@ class CondPredictor:
         self.n_slots = len(slots)
         latent_hw = (int(latent_shape[2]), int(latent_shape[3]))
         self.needs_added = getattr(getattr(unet, "config", None), "addition_embed_type", None) == "text_time"
+        # Transformer families (SD3, Flux) take the pooled text embedding without SDXL's size conditioning.
+        self.needs_pooled = bool(getattr(unet, "needs_pooled", False))
         self.latent_shape = latent_shape
         self.variant = unet_variant(unet, int(latent_shape[1]))
         names = [slot_names[i] if i < len(slot_names) else f"conditioning {i + 1}" for i in range(len(slots))]
@@ -166,6 +170,8 @@ class CondPredictor:
                 raise ValueError("conditioning: this model (SDXL) needs pooled_output, received None")
             time_ids = torch.tensor([_sdxl_time_ids(entry, latent_hw, downscale, refiner, slot == 1)],
                                     dtype=torch.float32)
+        if self.needs_pooled and entry.pooled_output is None:
+            raise ValueError("conditioning: this model needs pooled_output (encode with its own CLIP), received None")
         sigma_range = None
         if entry.timestep_range is not None:
             start, end = entry.timestep_range
@@ -176,7 +182,7 @@ class CondPredictor:
             concat=None if extra is None else extra.to(self.device, self.dtype),
             cross_attn=entry.cross_attn.to(self.device, self.dtype),
             pooled=entry.pooled_output.to(self.device, self.dtype) if entry.pooled_output is not None else None,
-            time_ids=time_ids, control=entry.control, sigma_range=sigma_range,
+            time_ids=time_ids, control=entry.control, sigma_range=sigma_range, extras=entry.extras,
         )
 
     def _plan_batches(self) -> list[list[_Entry]]:
@@ -236,6 +242,9 @@ class CondPredictor:
                 "time_ids": torch.cat([e.time_ids.to(self.device, self.dtype).expand(batch, -1)
                                        for e in group if e.time_ids is not None]),
             }
+        elif self.needs_pooled:
+            pooled = [repeat_to_batch(e.pooled, batch) for e in group if e.pooled is not None]
+            kwargs["added_cond_kwargs"] = {"text_embeds": torch.cat(pooled), "extras": [e.extras or {} for e in group]}
         control = group[0].control
         if control is not None:
             residuals = self._control_residuals(control, x_in, t, sigma, kwargs, len(group), batch)

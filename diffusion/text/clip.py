@@ -19,6 +19,7 @@ from transformers.masking_utils import create_causal_mask
 from diffusion.models.patches import WeightPatch, applied
 from diffusion.text.embeddings import load_embedding
 from diffusion.text.prompt import Chunk, EmbeddingLookup, TokenizerOptions, empty_chunk, tokenize
+from diffusion.text.t5 import T5Encoder
 from diffusion.text.tokenizer import END_TOKEN
 from diffusion.types import ConditioningEntry, Family
 
@@ -113,6 +114,8 @@ class Clip:
     layer: int | None = None
     patches: dict[str, tuple[WeightPatch, ...]] = field(default_factory=dict)
     embeddings: EmbeddingResolver | None = None
+    #: SD3/Flux: the T5-XXL encoder (None when loaded without one).
+    t5: T5Encoder | None = None
 
     def with_layer(self, layer: int) -> Clip:
         """CLIPSetLastLayer: read the output of layer ``layer`` (-1 = last)."""
@@ -168,10 +171,16 @@ class Clip:
 
     def encode(self, text: str) -> ConditioningEntry:
         """CLIPTextEncode: the same text for every encoder (SDXL: CLIP-L and CLIP-G outputs concatenated)."""
+        if self.family == "sd3":
+            return self.encode_texts({"clip_l": text, "clip_g": text, "t5xxl": text})
         return self.encode_texts({encoder.name: text for encoder in self.encoders})
 
     def encode_texts(self, texts: dict[str, str], **extras: Any) -> ConditioningEntry:
         """Encode a text per encoder; token counts are evened out with empty chunks, as ComfyUI does."""
+        if self.family == "sd3":
+            from diffusion.text.sd3_text import encode_sd3
+
+            return encode_sd3(self, texts)
         chunks = {name: self.tokenize(text, name) for name, text in texts.items()}
         longest = max(len(c) for c in chunks.values())
         for name, encoder_chunks in chunks.items():

@@ -1,0 +1,1 @@
+console.log("image_pack extension loaded");
