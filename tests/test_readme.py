@@ -4,7 +4,7 @@ Every ```bash block is split into commands (a command ends where its quotes clos
 and every inline code span that starts like a command is collected too. Each command is then classified:
 
 - run as written in the copy (`./loom …`, `curl …` against a server started there with `./loom`, `.venv/bin/…`
-  commands given `--help` or `--collect-only` when they would start a long job);
+  commands given `--help` or `--collect-only` when they would start a long job: benchmarks, training);
 - or, for commands that set up or run the whole project (`make run`, `make test`, `npm run dev`), checked to
   exist (`make -n TARGET`, the npm script in web/package.json) without being run from inside `make test`.
 
@@ -209,6 +209,11 @@ def check(box: Sandbox, command: Command) -> str:
             f"`{text}` collects nothing:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         )
         return "pytest collects"
+    if words[0] == ".venv/bin/python" and words[1] == "-m" and words[2].startswith("train."):
+        # Training runs take hours: the module must exist and parse its flags.
+        result = box.sh(f"{shlex.join(words[:3])} --help")
+        assert result.returncode == 0, f"`{shlex.join(words[:3])} --help` failed:\n{result.stderr[-2000:]}"
+        return "training script starts"
     if words[0] == ".venv/bin/python" and words[1].startswith("bench/"):
         result = box.sh(f"{shlex.join(words[:2])} --help")
         assert result.returncode == 0, f"`{text} --help` failed:\n{result.stderr[-2000:]}"
