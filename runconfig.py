@@ -29,6 +29,8 @@ class EngineConfig:
     user_directory: Path | None = None
     extra_model_paths_config: tuple[Path, ...] = ()
     custom_nodes_directory: Path | None = None
+    #: ComfyUI's --disable-all-custom-nodes: no plugin folder is loaded (the built-in catalog only).
+    disable_all_custom_nodes: bool = False
     cpu: bool = False
     force_fp32: bool = False
     cpu_bf16: bool = False
@@ -46,6 +48,8 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--extra-model-paths-config", type=Path, action="append", default=[],
                        help="a ComfyUI extra_model_paths.yaml (repeatable)")
     group.add_argument("--custom-nodes-directory", type=Path, help="plugin folder (default: BASE/custom_nodes)")
+    group.add_argument("--disable-all-custom-nodes", action="store_true",
+                       help="load no plugins (custom_nodes/ folders), only the built-in nodes")
     group.add_argument("--cpu", action="store_true", help="run everything on the CPU")
     group.add_argument("--force-fp32", action="store_true", help="fp32 everywhere, also on a GPU")
     group.add_argument("--cpu-bf16", action="store_true",
@@ -62,6 +66,7 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
         user_directory=args.user_directory,
         extra_model_paths_config=tuple(args.extra_model_paths_config),
         custom_nodes_directory=args.custom_nodes_directory,
+        disable_all_custom_nodes=args.disable_all_custom_nodes,
         cpu=args.cpu,
         force_fp32=args.force_fp32,
         cpu_bf16=args.cpu_bf16,
@@ -94,7 +99,10 @@ def configure_folders(config: EngineConfig) -> Folders:
 
 
 def plugin_directories(config: EngineConfig, layout: Folders) -> list[Path]:
-    """--custom-nodes-directory first, then BASE/custom_nodes and those of extra_model_paths.yaml."""
+    """--custom-nodes-directory first, then BASE/custom_nodes and those of extra_model_paths.yaml; none when
+    --disable-all-custom-nodes."""
+    if config.disable_all_custom_nodes:
+        return []
     ordered = [config.custom_nodes_directory] if config.custom_nodes_directory else []
     return ordered + [path for path in layout.custom_nodes_directories if path not in ordered]
 

@@ -127,7 +127,13 @@ def _register() -> None:
     register("GET", "/api/features", fragment(
         "Server feature flags", tags=INFO, responses={200: obj("{supports_preview_metadata, max_upload_size}")}))
     register("GET", "/api/extensions", fragment(
-        "Frontend extension scripts (none)", tags=INFO, responses={200: obj("[url]", {"type": "array"})}))
+        "Frontend extension scripts of the plugins' WEB_DIRECTORY", tags=INFO,
+        responses={200: obj("[url]", {"type": "array"})}))
+    register("GET", "/api/extensions/{plugin}/{path}", fragment(
+        "One file of a plugin's WEB_DIRECTORY", tags=INFO, responses={200: binary("the file"), 404: ERROR}))
+    register("GET", "/api/loom/plugins", fragment(
+        "Plugins (custom_nodes/) that loaded and those that failed, with the error", tags=OURS,
+        responses={200: obj("{loaded: [name], failed: [{plugin, error}]}")}))
     register("GET", "/api/system_stats", fragment(
         "System, versions and devices", tags=INFO, responses={200: obj("{system, devices}")}))
     register("GET", "/api/workflows", fragment(

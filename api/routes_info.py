@@ -41,11 +41,6 @@ async def get_features(request: web.Request) -> web.Response:
     return web.json_response({"supports_preview_metadata": False, "max_upload_size": config.max_upload_bytes})
 
 
-@routes.get("/extensions")
-async def get_extensions(request: web.Request) -> web.Response:
-    return web.json_response([])
-
-
 def _memory() -> tuple[int, int]:
     try:
         page = os.sysconf("SC_PAGE_SIZE")

@@ -48,6 +48,11 @@ class NodeRegistry:
 
     specs: dict[str, NodeSpec] = field(default_factory=dict)
     load_errors: list[ModuleLoadError] = field(default_factory=list)
+    #: Plugins (custom_nodes entries) that loaded, by name ("my_pack", "single_file.py"), in load order.
+    plugins: list[str] = field(default_factory=list)
+    #: A plugin's editor extension folder (its module's `WEB_DIRECTORY`, ComfyUI's convention), by plugin name;
+    #: served under /extensions/<name>/.
+    web_directories: dict[str, Path] = field(default_factory=dict)
     #: The vocabulary its nodes' sockets are checked against (definitions, links, output values).
     socket_types: SocketTypes = SOCKET_TYPES
 
@@ -87,6 +92,8 @@ class NodeRegistry:
                 )
         self.specs.update(other.specs)
         self.load_errors.extend(other.load_errors)
+        self.plugins.extend(other.plugins)
+        self.web_directories.update(other.web_directories)
 
     def load_module(self, module_name: str) -> bool:
         """Import a node module and add the nodes it defines; a failure is recorded in `load_errors`, never raised."""
@@ -111,7 +118,15 @@ class NodeRegistry:
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
 
-        return self._guarded(str(path), module_name, load, adapters)
+        if not self._guarded(str(path), module_name, load, adapters):
+            return False
+        self.plugins.append(path.name)
+        web = getattr(sys.modules.get(module_name), "WEB_DIRECTORY", None)
+        if isinstance(web, str) and path.is_dir():
+            folder = (path / web).resolve()
+            if folder.is_dir() and folder.is_relative_to(path.resolve()):
+                self.web_directories[path.name] = folder
+        return True
 
     def load_plugins(self, directory: Path, adapters: tuple[ModuleAdapter, ...] = ()) -> None:
         """Load every plugin module and package of a custom_nodes folder, in name order, each one guarded.
