@@ -16,13 +16,14 @@ from typing import Any, Protocol
 
 import torch
 
-from diffusion.models.model_options import MaskArgs, options_of
+from diffusion.models.model_options import MaskArgs, SamplingOverride, options_of
 from diffusion.sampling.concat import ConcatSource
 from diffusion.sampling.custom_values import SamplerChoice
 from diffusion.sampling.flow import FlowModelSampling, FlowParams
 from diffusion.sampling.guidance import CFGDenoiser
 from diffusion.sampling.model_sampling import DistilledModelSampling, ModelSampling, OutputKind
 from diffusion.sampling.noise import BrownianTreeNoise, GeneratorNoise, NoiseSampler
+from diffusion.sampling.observe import StepRecord, active
 from diffusion.sampling.samplers import Denoiser, StepCallback
 from diffusion.types import Conditioning, DiffusionModel
 from diffusion.vision.unclip import apply_unclip
@@ -77,13 +78,18 @@ def model_sampling_for(model: DiffusionModel) -> ModelSampling:
     flow = getattr(model, "extras", {}).get("flow")
     if isinstance(flow, FlowParams):
         return FlowModelSampling(flow)
-    override = options_of(model).sampling
+    return discrete_sampling(model.alphas_cumprod, model.prediction_type, options_of(model).sampling)
+
+
+def discrete_sampling(alphas_cumprod: torch.Tensor, prediction_type: OutputKind,
+                      override: SamplingOverride | None) -> ModelSampling:
+    """The σ table of a training schedule, read as the model's own type or as ModelSamplingDiscrete says."""
     if override is None:
-        return ModelSampling(model.alphas_cumprod, model.prediction_type)
+        return ModelSampling(alphas_cumprod, prediction_type)
     if override.sampling == "lcm":
-        return DistilledModelSampling(model.alphas_cumprod, "lcm", zsnr=override.zsnr)
+        return DistilledModelSampling(alphas_cumprod, "lcm", zsnr=override.zsnr)
     kind: OutputKind = "epsilon" if override.sampling == "eps" else override.sampling
-    return ModelSampling(model.alphas_cumprod, kind, zsnr=override.zsnr)
+    return ModelSampling(alphas_cumprod, kind, zsnr=override.zsnr)
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,9 @@ def sample_with_guider(
                 inpaint_noise = torch.randn(noise.shape, generator=generator).to(device)
             denoiser = _InpaintDenoiser(denoiser, mask, latent_in, inpaint_noise, ms, sigmas, model)
         x = ms.noise_scaling(sigmas[0], noise, latent_in, max_denoise=ms.is_max_sigma(float(sigmas[0])))
+        observers = active()
+        for observer in observers:
+            observer.started(sigmas.detach().float().cpu(), (x / scale + shift).float().cpu())
         noise_sampler: NoiseSampler | None = None
         if spec.noise == "ancestral":
             # Seeded with the seed itself: measured against ComfyUI 0.3.64 on the CPU (../shared/parity,
@@ -211,6 +220,12 @@ def sample_with_guider(
 
         def callback(info: Any) -> None:
             last_x0["x0"] = info.denoised
+            if observers:
+                record = StepRecord(info.step, info.total_steps, float(info.sigma),
+                                    (info.x / scale + shift).float().cpu(),
+                                    (info.denoised / scale + shift).float().cpu())
+                for observer in observers:
+                    observer.stepped(record)
             if progress is not None:
                 progress(Progress(info.step + 1, info.total_steps, info.denoised))
             if interrupt is not None:
