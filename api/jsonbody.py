@@ -9,6 +9,7 @@ from aiohttp import web
 
 from graph.comfy_errors import error_body
 from graph.strict_json import JsonError, loads_strict
+from graph.workflow import json_type
 
 
 class BadRequest(Exception):
@@ -87,19 +88,8 @@ async def read_json_object(
     return data
 
 
-def json_type_name(value: Any) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+#: The JSON name of a decoded value's type, for error messages (one function: graph.workflow.json_type).
+json_type_name = json_type
 
 
 def error_response(error: BadRequest) -> web.Response:

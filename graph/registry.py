@@ -206,8 +206,10 @@ class _EveryDefinedNode(NodeRegistry):
 def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None:
     """The rules every node satisfies; raises NodeDefinitionError naming the node and the input."""
     where = f"node {spec.node_id!r} ({spec.module})"
-    if not spec.node_id or not spec.node_id.replace("_", "").replace(".", "").replace("-", "").isalnum():
-        raise NodeDefinitionError(f"{where}: ids are non-empty identifiers, got {spec.node_id!r}")
+    if not valid_node_id(spec.node_id):
+        raise NodeDefinitionError(
+            f"{where}: ids are non-empty printable text without surrounding spaces, got {spec.node_id!r}"
+        )
     for input_spec in spec.inputs:
         _check_input(where, input_spec, socket_types)
     for output in spec.outputs:
@@ -215,6 +217,14 @@ def check_spec(spec: NodeSpec, socket_types: SocketTypes = SOCKET_TYPES) -> None
             raise NodeDefinitionError(f"{where}: output {output.name!r} has unknown socket type {output.type_name!r}")
     if not spec.outputs and not spec.output_node:
         raise NodeDefinitionError(f"{where}: a node without outputs must be an output node")
+
+
+def valid_node_id(node_id: str) -> bool:
+    """ComfyUI's rule for node type names: printable, no surrounding whitespace, at most 200 characters.
+
+    Packs name nodes "Image Blend (WAS)" or "CR Image Panel"; a workflow carries the name as written.
+    """
+    return 0 < len(node_id) <= 200 and node_id.isprintable() and node_id == node_id.strip()
 
 
 def _check_input(where: str, spec: InputSpec, socket_types: SocketTypes) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from api.messages import SEE_LOG, JobRecord
 from graph import events
 
@@ -90,6 +92,8 @@ def test_every_field_of_the_terminal_and_cached_messages() -> None:
     assert [m.type for m in cached] == ["execution_cached"] and cached[0].outcome is None and cached[0].output is None
     assert without_timestamp(dict(cached[0].data)) == {"nodes": ["1", "2"], "prompt_id": "p1"}
     assert job.cached == 2 and job.executed == ["1", "2"] and job.history[0][0] == "execution_cached"
+    job.apply(events.NodesCached("p1", ()))
+    assert job.cached == 2  # counted, not replaced
     job.apply(events.NodeStarted("p1", "3"))
     job.apply(events.JobInterrupted("p1", "2"))
     (kind, data), = job.held
@@ -124,3 +128,13 @@ def test_success_and_done_messages_carry_exactly_what_comfyui_sends() -> None:
     (kind, data), = job.held
     assert kind == "execution_success" and without_timestamp(dict(data)) == {"prompt_id": "p1"}
     assert job.status == "succeeded" and job.error is None
+
+
+def test_a_node_failure_is_logged_whole_with_its_prompt_id(caplog: pytest.LogCaptureFixture) -> None:
+    job = record()
+    failure = events.NodeFailed("p1", "2", "ImageInvert", "bad pixels", "ValueError", ("Trace\n", "  line\n"), {})
+    with caplog.at_level("ERROR", logger="api.messages"):
+        job.apply(failure)
+    (entry,) = caplog.records
+    assert entry.getMessage() == "job p1: node 2 (ImageInvert) raised ValueError: bad pixels"
+    assert entry.prompt_id == "p1" and entry.traceback == "Trace\n  line"  # type: ignore[attr-defined]

@@ -180,7 +180,7 @@ def test_counts_positions_and_running(store: JobStore) -> None:
     assert [job.id for job in store.running()] == ["a"] and store.remaining() == 3 and store.pending_count() == 2
     with pytest.raises(DuplicateJobId):
         add_job(store, "b")
-    assert store.next_number() >= 4
+    assert store.next_number() == 4
 
 
 def test_delete_cancel_and_clear_pending(store: JobStore) -> None:
@@ -314,3 +314,25 @@ def test_helpers_name_types_and_find_non_finite_numbers() -> None:
         "error": {"type": "conflict", "message": "taken", "extra_info": {}, "code": "conflict"},
         "node_errors": {},
     }
+
+
+def test_history_entries_and_queue_items_in_comfyuis_shape(store: JobStore) -> None:
+    add_job(store, "a", number=2.0)
+    add_job(store, "b", number=2.5)
+    finish(store, "a")
+    job = store.get("a")
+    assert job is not None and job.queue_item() == [2, "a", STORE_PROMPT, {"client_id": "c"}, ["1"]]
+    assert job.history_entry() == {
+        "prompt": [2, "a", STORE_PROMPT, {"client_id": "c"}, ["1"]],
+        "outputs": {"1": {"images": []}},
+        "status": {"status_str": "success", "completed": True, "messages": [["execution_success", {}]]},
+        "meta": {"1": {"node_id": "1", "display_node": "1", "parent_node": None, "real_node_id": "1"}},
+    }
+    claimed = store.claim_next()
+    assert claimed is not None and claimed.queue_item()[0] == 2.5
+    store.finish("b", "failed", {}, [], {"message": "boom"})
+    failed = store.get("b")
+    assert failed is not None
+    entry = failed.history_entry()
+    assert entry["status"] == {"status_str": "error", "completed": False, "messages": []}
+    assert entry["outputs"] == {} and entry["meta"] == {}

@@ -63,10 +63,12 @@ def test_a_mixed_workflow_runs_through_the_api(server: Server) -> None:
     prompt_id = reply.json()["prompt_id"]
     assert server.wait_job(prompt_id)["status"] == "succeeded"
     history = server.request("GET", f"/history/{prompt_id}").json()[prompt_id]["outputs"]
-    assert history["4"] == {"text": ["w=16 node=4 nodes_in_prompt=6"]}
+    assert history["4"] == {"text": ["w=16 node=4 nodes_in_prompt=8"]}
     saved = history["6"]["images"][0]
     pixels = np.asarray(Image.open(server.base / "output" / saved["subfolder"] / saved["filename"]))
     assert pixels.shape == (8, 16, 3) and int(pixels[0, 0, 0]) == EXPECTED_PIXEL
+    note = history["8"]["notes"][0]
+    assert (server.base / "output" / note["subfolder"] / note["filename"]).read_text() == "steps x3"
 
 
 def test_validate_inputs_and_a_raising_node_over_the_api(server: Server) -> None:
@@ -102,3 +104,4 @@ def test_the_cli_runs_the_same_workflow(tmp_path: Path) -> None:
     assert "broken_pack.py did not load" in done.stderr
     written = [Path(line) for line in done.stdout.split() if line.endswith(".png")]
     assert len(written) == 1 and int(np.asarray(Image.open(written[0]))[0, 0, 0]) == EXPECTED_PIXEL
+    assert (tmp_path / "output" / "notes" / "run_00001_.txt").read_text() == "steps x3"

@@ -131,3 +131,19 @@ def test_optional_inputs_and_values_reach_the_method(registry: NodeRegistry) -> 
     record = spec.function(image=image, amount=0.5, level="white", mask=None)
     blended, width = (getattr(record, output.name) for output in spec.outputs)
     assert torch.allclose(blended, torch.full_like(image, 0.5)) and width == 3
+
+
+def test_node_names_with_spaces_load_and_run(registry: NodeRegistry) -> None:
+    result = run(registry, {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "Test Channel Swap (spaced name)", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "TestShowAnything", "inputs": {"value": ["2", 0], "label": "x"}},
+    })
+    assert result.status == "succeeded", result.error
+
+
+def test_node_ids_stay_printable_text() -> None:
+    from graph.registry import valid_node_id
+
+    assert valid_node_id("Image Blend (WAS)") and valid_node_id("KSampler")
+    assert not any(valid_node_id(bad) for bad in ("", " padded", "tab\tname", "line\nbreak", "x" * 201))

@@ -323,3 +323,61 @@ def test_a_workflow_copy_is_equal_and_independent() -> None:
     duplicate.nodes["2"] = WorkflowNode("2", "Show", {})
     assert original.nodes["1"].inputs == {"value": 3} and original.nodes["1"].ui["title"] == "three"
     assert original.ui["view"] == {"zoom": 2} and list(original.nodes) == ["1"]
+
+
+def test_comfyui_error_bodies_field_for_field() -> None:
+    from graph.comfy_errors import comfy_error_response
+    from graph.issues import ValidationIssue
+
+    missing = ValidationIssue("required_input_missing", "node 3 (KSampler) input 'model': required input is missing",
+                              "3", "KSampler", "model", "a link from a MODEL output", None, ("9",),
+                              {"linked_node": ["4", 0], "ratio": float("nan")})  # fmt: skip
+    odd = ValidationIssue("brand_new_check", "node 3 (KSampler): odd", "3", "KSampler", "seed", 1.5, (1, 2))
+    body = comfy_error_response([missing, odd])
+    assert body == {
+        "error": {
+            "type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+            "details": "Required input is missing: node 3 (KSampler) input 'model': required input is missing\n"
+                       "brand_new_check: node 3 (KSampler): odd",
+            "extra_info": {},
+        },
+        "node_errors": {"3": {
+            "errors": [
+                {"type": "required_input_missing", "message": "Required input is missing",
+                 "details": "node 3 (KSampler) input 'model': required input is missing",
+                 "extra_info": {"input_name": "model", "expected": "a link from a MODEL output", "received_value": None,
+                                "linked_node": ["4", 0], "ratio": "nan", "input_config": None}},
+                {"type": "brand_new_check", "message": "brand_new_check", "details": "node 3 (KSampler): odd",
+                 "extra_info": {"input_name": "seed", "expected": 1.5, "received_value": [1, 2],
+                                "input_config": None}},
+            ],
+            "dependent_outputs": ["9"], "class_type": "KSampler",
+        }},
+    }  # fmt: skip
+    configured = ValidationIssue("value_not_in_list", "m", "5", "X", "a", extra={"input_config": ["COMBO", {}]})
+    # Kept as given (made JSON-safe: objects that are not lists or scalars are shown short).
+    assert comfy_error_response([configured])["node_errors"]["5"]["errors"][0]["extra_info"]["input_config"] == [
+        "COMBO", "{}"]  # fmt: skip
+
+
+def test_comfyui_top_level_errors_for_whole_prompt_problems() -> None:
+    from graph.comfy_errors import comfy_error_response
+    from graph.issues import ValidationIssue
+
+    unknown = ValidationIssue("unknown_node_type", "node 7: no such type", "7", "Nope")
+    assert comfy_error_response([unknown])["error"] == {
+        "type": "invalid_prompt", "message": "Cannot execute because node Nope does not exist.",
+        "details": "Node ID '#7'", "extra_info": {},
+    }  # fmt: skip
+    for kind in ("too_many_nodes", "invalid_target"):
+        node_id = "1" if kind == "invalid_target" else None
+        body = comfy_error_response([ValidationIssue(kind, f"{kind} said so", node_id)])
+        expected = {"type": "invalid_prompt", "message": f"{kind} said so", "details": "", "extra_info": {}}
+        assert body["error"] == expected
+    empty = comfy_error_response([ValidationIssue("prompt_no_outputs", "nothing to run", None)])
+    assert empty == {"error": {"type": "prompt_no_outputs", "message": "Prompt has no outputs",
+                               "details": "nothing to run", "extra_info": {}}, "node_errors": {}}  # fmt: skip
+    with_node = comfy_error_response([ValidationIssue("prompt_no_outputs", "muted", "4", "SaveImage")])
+    assert with_node["node_errors"] == {} and with_node["error"]["type"] == "prompt_no_outputs"
+    many = comfy_error_response([ValidationIssue("too_many_nodes", "too many", "2", "X")])
+    assert many["node_errors"] == {}

@@ -159,3 +159,20 @@ def test_a_zero_budget_holds_nothing_and_none_is_unbounded() -> None:
     governor.set_budget(HOST, None)
     assert models.load("c", 10**12, seconds=1.0) and governor.budget(HOST) is None
     assert MemoryGovernor(default_budget=lambda pool: 5 if pool == "cuda:0" else None).budget("cuda:0") == 5
+
+
+def test_the_default_host_budget_is_half_the_machines_memory() -> None:
+    import os
+
+    from graph.memory import DEFAULT_HOST_SHARE, host_memory_bytes
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert host_memory_bytes() == total and DEFAULT_HOST_SHARE == 0.5
+    governor = MemoryGovernor()
+    assert governor.budget(HOST) == total // 2 and governor.budget("cuda:0") is None
+    models = Models(governor)
+    assert models.load("on-gpu", 100, seconds=1.0, pool="cuda:1")  # unbounded so far, and now in use
+    governor.set_default_budget(lambda pool: 123 if pool == "cuda:0" else 456)
+    assert governor.budget("cuda:0") == 123 and governor.budget("mps:0") == 456
+    assert governor.budget(HOST) == 456  # not in use: found again from the new default
+    assert governor.budget("cuda:1") is None  # in use: keeps the budget it was admitted under

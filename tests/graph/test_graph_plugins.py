@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def test_each_load_builds_an_independent_registry(tmp_path: Path) -> None:
 
 
 def test_a_package_contributes_the_nodes_of_its_submodules(tmp_path: Path) -> None:
-    package = tmp_path / "beta_pack"
+    name = f"beta_pack_{uuid.uuid4().hex[:8]}"  # a fresh package: nothing of it is in sys.modules yet
+    package = tmp_path / name
     write_plugin(package, "nodes", "BetaNode")
     (package / "__init__.py").write_text("from . import nodes\n")
     registry = NodeRegistry()
@@ -50,7 +52,7 @@ def test_a_package_contributes_the_nodes_of_its_submodules(tmp_path: Path) -> No
     assert registry.load_errors == []
     assert [spec.node_id for spec in registry] == ["BetaNode"]
     beta = registry.get("BetaNode")
-    assert beta is not None and beta.module == "custom_nodes.beta_pack.nodes"
+    assert beta is not None and beta.module == f"custom_nodes.{name}.nodes"
 
 
 def test_a_plugin_that_fails_half_way_contributes_nothing(tmp_path: Path) -> None:

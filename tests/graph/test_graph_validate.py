@@ -14,7 +14,7 @@ import pytest
 from graph_stubs import STUBS
 
 from graph.formats import load_workflow
-from graph.validate import Limits, ValidationIssue, comfy_error_response, validate
+from graph.validate import Limits, ValidationIssue, check_value, comfy_error_response, validate
 from graph.workflow import Workflow
 
 DEFAULT: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "default_api.json").read_text())
@@ -284,3 +284,70 @@ def test_muted_output_leaves_no_outputs() -> None:
     assert only(validate(workflow, STUBS)).type == "prompt_no_outputs"
 
 
+
+
+SCALE: dict[str, Any] = {"x": ["1", 0], "factor": 2, "mode": "fast", "strength": 0.5, "flag": False}
+
+
+def test_unknown_and_engine_filled_inputs_are_named_with_the_real_inputs() -> None:
+    prompt: dict[str, Any] = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "Scale", "inputs": {**SCALE, "factr": 2}},
+        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
+    }
+    issue = only(check(prompt))
+    names = ["x", "factor", "mode", "strength", "flag", "note", "bias"]
+    assert (issue.type, issue.input_name, issue.received) == ("unknown_input", "factr", "factr")
+    assert issue.expected == f"one of {names}"
+    assert issue.message.endswith(f"is not an input of Scale; its inputs are {names}")
+    prompt["2"]["inputs"] = {**SCALE, "node_id": "42"}  # hidden: the engine fills it, never the workflow
+    issue = only(check(prompt))
+    assert issue.input_name == "node_id"
+    assert issue.message.endswith(f"is filled in by the engine; its inputs are {names}")
+
+
+def test_off_grid_values_suggest_neighbours_with_the_grid_precision() -> None:
+    prompt: dict[str, Any] = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "Scale", "inputs": {**SCALE, "strength": 0.123}},
+        "3": {"class_type": "Show", "inputs": {"x": ["2", 0], "label": ""}},
+    }
+    assert only(check(prompt)).message.endswith("the nearest valid values are 0.12 or 0.13")
+    prompt["2"]["inputs"]["strength"] = 0.995
+    assert only(check(prompt)).message.endswith("the nearest valid values are 0.99 or 1")
+
+
+def test_text_with_a_lone_surrogate_is_refused_and_other_unicode_is_fine() -> None:
+    prompt: dict[str, Any] = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "Show", "inputs": {"x": ["1", 0], "label": "caf\u00e9 \u2603 \U0001f600"}},
+    }
+    assert check(prompt) == []
+    prompt["2"]["inputs"]["label"] = "broken \ud800"
+    assert only(check(prompt)).type == "invalid_text"
+
+
+def test_a_cycle_is_reported_from_its_lowest_id_in_link_order() -> None:
+    prompt = chain_prompt(3, close=True)
+    prompt["10"] = {"class_type": "Sum", "inputs": {"a": ["11", 0]}}  # ids compare as numbers: 10 < 11, "10" > "9"
+    prompt["11"] = {"class_type": "Sum", "inputs": {"a": ["9", 0]}}
+    prompt["9"] = {"class_type": "Sum", "inputs": {"a": ["10", 0]}}
+    prompt["out2"] = {"class_type": "Show", "inputs": {"x": ["9", 0], "label": ""}}
+    first, second = sorted(check(prompt), key=lambda issue: len(issue.message))
+    assert (first.type, first.node_id, first.class_type, first.input_name) == ("dependency_cycle", "1", "Sum", None)
+    assert first.extra == {"cycle": ["1", "2", "3"]}
+    assert (first.expected, first.received) == ("an acyclic graph", "a cycle of 3 nodes")
+    assert first.message == "node 1 (Sum): nodes 1 → 2 → 3 → 1 form a cycle; a node cannot depend on itself"
+    assert second.node_id == "9" and second.extra == {"cycle": ["9", "11", "10"]}
+
+
+def test_check_value_reports_constants_for_sockets_and_refuses_unknown_inputs() -> None:
+    spec = STUBS.specs["Scale"]
+    (issue,) = check_value(spec, "x", 3)
+    assert (issue.type, issue.node_id, issue.class_type, issue.input_name) == ("invalid_input_type", "?", "Scale", "x")
+    assert issue.message == "node ? (Scale) input 'x': expected a link from a NUMBER output"
+    (issue,) = check_value(spec, "factor", 11, node_id="7")
+    assert issue.type == "value_bigger_than_max" and issue.node_id == "7"
+    assert check_value(spec, "factor", 3) == []
+    with pytest.raises(KeyError, match="Scale has no input 'nope'"):
+        check_value(spec, "nope", 1)
