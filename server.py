@@ -3,6 +3,7 @@
     python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
     python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
     python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+    python server.py grid WORKFLOW --x N.INPUT=A,B [...]  an XY(Z) grid of one workflow (commands/grid.py)
     python server.py stats                                what this checkout supports (stats.py)
 """
 
@@ -12,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-CLI_COMMANDS = ("run", "demo-model")
+CLI_COMMANDS = ("run", "demo-model", "grid")
 JOB_DATABASE = Path("latent_loom") / "jobs.sqlite3"
 
 
