@@ -69,6 +69,15 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
+def __getattr__(name: str) -> object:
+    """ComfyUI custom nodes do `from server import PromptServer`: give them the compatibility one."""
+    if name == "PromptServer":
+        from comfy_compat.prompt_server import PromptServer
+
+        return PromptServer
+    raise AttributeError(f"server.{name} is not provided by Latent Loom's server.py; see docs/custom-nodes.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: the CLI subcommands go to cli.main, everything else serves."""
     args = sys.argv[1:] if argv is None else argv

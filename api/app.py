@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import sys
 import time
 from pathlib import Path
 
@@ -130,6 +131,10 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)
     routes_frontend.add_root_pages(app)
+    # ComfyUI packs' custom routes and websocket messages (server.PromptServer), only when a pack used them.
+    prompt_server = sys.modules.get("comfy_compat.prompt_server")
+    if prompt_server is not None:
+        prompt_server.install(app, hub)
     editor = EditorFiles(config.front_end_root or config.web_root or REPO_ROOT / "web" / "dist")
     app.router.add_get("/", editor.index)
     app.router.add_get("/{path:.+}", editor.file)
