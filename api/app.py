@@ -17,6 +17,7 @@ from api import (
     routes_estimate,
     routes_files,
     routes_frontend,
+    routes_grid,
     routes_info,
     routes_jobs,
     routes_plugins,
@@ -122,8 +123,8 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
-                  routes_estimate.routes, routes_schedule.routes, routes_userdata.routes, routes_frontend.routes,
-                  routes_plugins.routes):
+                  routes_estimate.routes, routes_schedule.routes, routes_grid.routes, routes_userdata.routes,
+                  routes_frontend.routes, routes_plugins.routes):
         _add_routes(app, table)
     v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
