@@ -30,7 +30,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py paths commands server.py cli.py stats.py runconfig.py comfy_compat
+	$(VENV)/bin/mypy graph nodes diffusion api imaging train folders.py paths commands compare server.py cli.py stats.py runconfig.py comfy_compat
 
 webtest: web
 	cd web && npm test

@@ -3,6 +3,7 @@
     python server.py run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--output DIR] [--base-directory DIR]
     python server.py run image.png            # the workflow stored in a PNG made here or by ComfyUI
     python server.py demo-model               # a tiny random-weight checkpoint in models/checkpoints/
+    python server.py grid WORKFLOW --x 3.sampler_name=euler,dpmpp_2m --y 3.cfg=4,7,10   # commands/grid.py
 
 Exit codes: 0 success, 1 a node failed, 2 the workflow (or a flag) was refused before running, 130 interrupted.
 Output file paths go to stdout, one per line; progress and messages go to stderr.
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="overwrite an existing file")
     add_engine_flags(demo)
     demo.set_defaults(command=demo_model_command)
+    from commands.grid import add_grid_parser, grid_command
+
+    add_grid_parser(commands, add_engine_flags, grid_command)
     return parser
 
 

@@ -3,6 +3,7 @@
     python server.py [--listen ADDR] [--port N] [...]     serve the editor and the ComfyUI-compatible API
     python server.py run WORKFLOW.json [...]              run a workflow headless (cli.py)
     python server.py demo-model                           write a tiny demo checkpoint (cli.py)
+    python server.py grid WORKFLOW --x N.INPUT=A,B [...]  an XY(Z) grid of one workflow (commands/grid.py)
     python server.py stats                                what this checkout supports (stats.py)
 """
 
@@ -12,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-CLI_COMMANDS = ("run", "demo-model")
+CLI_COMMANDS = ("run", "demo-model", "grid")
 JOB_DATABASE = Path("latent_loom") / "jobs.sqlite3"
 
 
@@ -66,6 +67,15 @@ def serve(argv: list[str]) -> int:
     web.run_app(app, host=hosts, port=config.port, print=None, access_log=None, shutdown_timeout=5.0)
     oplog.log.info("Latent Loom stopped", extra={"event": "stopped"})
     return 0
+
+
+def __getattr__(name: str) -> object:
+    """ComfyUI custom nodes do `from server import PromptServer`: give them the compatibility one."""
+    if name == "PromptServer":
+        from comfy_compat.prompt_server import PromptServer
+
+        return PromptServer
+    raise AttributeError(f"server.{name} is not provided by Latent Loom's server.py; see docs/custom-nodes.md")
 
 
 def main(argv: list[str] | None = None) -> int:

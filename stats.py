@@ -24,7 +24,8 @@ import folders
 
 REPO = Path(__file__).resolve().parent
 #: What people call each family the loaders recognise (diffusion.types.Family).
-FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL base", "sdxl_refiner": "SDXL refiner"}
+FAMILY_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL base", "sdxl_refiner": "SDXL refiner",
+                "sd3": "SD3/SD3.5"}
 
 
 def load_registry() -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from api import (
     routes_estimate,
     routes_files,
     routes_frontend,
+    routes_grid,
     routes_info,
     routes_jobs,
     routes_plugins,
@@ -121,14 +123,18 @@ def create_app(config: ServerConfig, folders: Folders, engine: EngineAdapter, st
     state = ServerState(config=config, store=store, hub=hub, engine=engine, folders=folders, started_at=time.time())
     app[STATE] = state
     for table in (routes_jobs.routes, routes_files.routes, routes_info.routes, routes_docs.routes,
-                  routes_estimate.routes, routes_schedule.routes, routes_userdata.routes, routes_frontend.routes,
-                  routes_plugins.routes):
+                  routes_estimate.routes, routes_schedule.routes, routes_grid.routes, routes_userdata.routes,
+                  routes_frontend.routes, routes_plugins.routes):
         _add_routes(app, table)
     v2.install(app, state)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     routes_docs.add_docs_page(app)
     routes_frontend.add_root_pages(app)
+    # ComfyUI packs' custom routes and websocket messages (server.PromptServer), only when a pack used them.
+    prompt_server = sys.modules.get("comfy_compat.prompt_server")
+    if prompt_server is not None:
+        prompt_server.install(app, hub)
     editor = EditorFiles(config.front_end_root or config.web_root or REPO_ROOT / "web" / "dist")
     app.router.add_get("/", editor.index)
     app.router.add_get("/{path:.+}", editor.file)

@@ -36,6 +36,9 @@ def _modules(value: Any) -> list[torch.nn.Module]:
             found.append(inner)
     for encoder in getattr(value, "encoders", ()):
         found.append(encoder.module)
+    t5_module = getattr(getattr(value, "t5", None), "module", None)  # SD3/Flux CLIPs carry T5 beside CLIP
+    if isinstance(t5_module, torch.nn.Module):
+        found.append(t5_module)
     return found
 
 

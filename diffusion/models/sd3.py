@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from accelerate import init_empty_weights
@@ -25,6 +25,7 @@ from diffusion import devices
 from diffusion.models import architectures as arch
 from diffusion.models.convert import CheckpointKeyError
 
+T = TypeVar("T")
 DIT_PREFIX = "model.diffusion_model."
 HEAD_WIDTH = 64
 
@@ -87,15 +88,20 @@ class TransformerAdapter(torch.nn.Module):
         return (out,)
 
 
+def _read_config(what: str, source: str, derive: Callable[[], T]) -> T:
+    """Run a config derivation; a tensor it needs that is absent becomes a key error naming the file."""
+    try:
+        return derive()
+    except KeyError as exc:
+        raise CheckpointKeyError(f"{source}: cannot read the {what} architecture, missing {exc.args[0]}") from exc
+
+
 def load_sd3_transformer(
     state: Mapping[str, torch.Tensor], prefix: str, used: set[str], *, device: torch.device,
     dtype: torch.dtype, source: str,
 ) -> torch.nn.Module:
     """Build the MMDiT on the meta device and assign the converted tensors (strict: names and shapes)."""
-    try:
-        config = derive_sd3_config(state, prefix)
-    except KeyError as exc:
-        raise CheckpointKeyError(f"{source}: cannot read the MMDiT architecture, missing {exc.args[0]}") from exc
+    config = _read_config("MMDiT", source, lambda: derive_sd3_config(state, prefix))
     keys = [k for k in state if k.startswith(prefix)]
     # diffusers' converter pops what it converts: give it a private dict of our keys, in its own prefix.
     sub = {k[len(prefix):]: state[k] for k in keys}
@@ -150,10 +156,7 @@ def load_t5(
     dtype: torch.dtype, source: str,
 ) -> torch.nn.Module:
     """A transformers ``T5EncoderModel`` from tensors in transformers layout under ``prefix``."""
-    try:
-        config = derive_t5_config(state, prefix)
-    except KeyError as exc:
-        raise CheckpointKeyError(f"{source}: cannot read the T5 architecture, missing {exc.args[0]}") from exc
+    config = _read_config("T5", source, lambda: derive_t5_config(state, prefix))
     with init_empty_weights(include_buffers=False):
         module = T5EncoderModel(config)
     aliases = {"shared.weight": "encoder.embed_tokens.weight", "encoder.embed_tokens.weight": "shared.weight"}

@@ -110,7 +110,9 @@ def build_tiny_sd3(seed: int = 0, *, with_t5: bool = True) -> TinySd3:
     vae_config.update(block_out_channels=TINY_VAE_CHANNELS, sample_size=64)
     vae = build_vae(vae_config, empty=False)
     specs = {s["name"]: s for s in family_config("sd3")["text_encoders"]}
-    clips = {name: build_text_encoder(_text_config(layers=2, act=spec["hidden_act"], projection=True),
+    # CLIP-G gets 32 layers: separate text-encoder files are told apart by depth (31+ layers = CLIP-G).
+    clips = {name: build_text_encoder(_text_config(layers=32 if name == "clip_g" else 2, act=spec["hidden_act"],
+                                                   projection=True),
                                       with_projection=True, empty=False) for name, spec in specs.items()}
     t5 = tiny_t5(seed)
     modules: list[torch.nn.Module] = [transformer, vae, *clips.values()]

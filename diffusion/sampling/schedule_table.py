@@ -1,8 +1,8 @@
 """The σ schedule a sampler will use, with the quantities people plot: noise variance, SNR, timestep.
 
 Everything comes from the code the samplers run (schedulers.ksampler_sigmas, guiders.discrete_sampling,
-ModelSampling.timestep), so a chart of this table and a sampling run cannot disagree (tests/sampling/
-test_schedule_table.py compares it with the schedule a real run consumed, recorded by an observer).
+ModelSampling.timestep), so a chart of this table and a sampling run cannot disagree: tests/seeing/
+test_schedule.py compares it with the schedule a real run consumed, recorded by an observer.
 
 Derived per σ, writing the noisy sample as x_t ∝ a·x0 + b·ε: discrete (DDPM) models have a = 1, b = σ (the VE
 form of x_t = √ᾱ·x0 + √(1−ᾱ)·ε), rectified-flow models (SD3, Flux) a = 1−σ, b = σ. ``variance`` = b²/(a²+b²)

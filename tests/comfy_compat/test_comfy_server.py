@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.api.server_harness import REPO, Server
+from tests.api.server_harness import REPO, Server, run_and_follow
 
 HERE = Path(__file__).resolve().parent
 PACKS = HERE / "custom_nodes_comfy"
@@ -69,6 +70,15 @@ def test_a_mixed_workflow_runs_through_the_api(server: Server) -> None:
     assert pixels.shape == (8, 16, 3) and int(pixels[0, 0, 0]) == EXPECTED_PIXEL
     note = history["8"]["notes"][0]
     assert (server.base / "output" / note["subfolder"] / note["filename"]).read_text() == "steps x3"
+
+
+def test_prompt_server_routes_and_send_sync(server: Server) -> None:
+    for path in ("/test_pack/hello", "/api/test_pack/hello"):
+        reply = server.request("GET", path)
+        assert reply.status == 200 and reply.json() == {"hello": "from hooks_pack"}
+    _, messages = asyncio.run(run_and_follow(server, mixed()))
+    shown = [m["data"] for m in messages if isinstance(m, dict) and m.get("type") == "test_pack.shown"]
+    assert shown == [{"node": "4", "label": "w"}]
 
 
 def test_validate_inputs_and_a_raising_node_over_the_api(server: Server) -> None:

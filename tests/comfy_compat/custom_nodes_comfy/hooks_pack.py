@@ -1,6 +1,15 @@
 """Hidden inputs, IS_CHANGED, VALIDATE_INPUTS, ui returns, a custom socket type and a `*` input."""
 
+from aiohttp import web
+
+from server import PromptServer
+
 CALLS = {"is_changed": 0}
+
+
+@PromptServer.instance.routes.get("/test_pack/hello")
+async def hello(request):
+    return web.json_response({"hello": "from hooks_pack"})
 
 
 class MakePoints:
@@ -46,6 +55,7 @@ class ShowAnything:
 
     def show(self, value, label, unique_id=None, prompt=None, extra_pnginfo=None):
         text = f"{label}={value!r} node={unique_id} nodes_in_prompt={len(prompt or {})}"
+        PromptServer.instance.send_sync("test_pack.shown", {"node": unique_id, "label": label})
         return {"ui": {"text": [text]}, "result": (text,)}
 
 

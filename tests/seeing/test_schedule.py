@@ -15,7 +15,7 @@ from graph.formats import load_workflow
 from graph.registry import REGISTRY
 from nodes import load_catalog
 from tests.api.server_harness import Server
-from tests.compare.workflows import txt2img
+from tests.seeing.workflows import txt2img
 
 CASES: list[dict[str, Any]] = [
     {"scheduler": "karras", "sampler_name": "euler", "steps": 3, "denoise": 1.0},
