@@ -27,6 +27,9 @@ class PromptServer:
 
     def __init__(self) -> None:
         self.routes = web.RouteTableDef()
+        #: "custom_nodes_from_web": packs' WEB_DIRECTORY is served (api/routes_plugins.py), so packs that would
+        #: otherwise copy their scripts into the install's web/extensions folder leave it alone.
+        self.supports = {"custom_nodes_from_web"}
         self.client_id: str | None = None
         self.last_node_id: str | None = None
         self._hub: _Hub | None = None

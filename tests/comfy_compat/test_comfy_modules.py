@@ -119,3 +119,14 @@ def test_common_upscale_matches_interpolate_and_crops_center() -> None:
     assert torch.equal(cropped, torch.nn.functional.interpolate(samples[:, :, :, 2:10], size=(8, 8),
                                                                   mode="nearest-exact"))
     assert nodes.MAX_RESOLUTION == 16384
+
+
+def test_prompt_server_says_web_directories_are_served() -> None:
+    import server
+
+    PromptServer: Any = server.PromptServer  # what `from server import PromptServer` gives a pack
+
+    # Packs check this before copying their scripts into the install (they would write into comfy_compat/).
+    assert "custom_nodes_from_web" in PromptServer.instance.supports
+    with pytest.raises(AttributeError, match=r"server\.PromptServer\.instance\.prompt_queue"):
+        _ = PromptServer.instance.prompt_queue
