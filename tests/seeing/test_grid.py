@@ -76,7 +76,7 @@ def test_a_failed_cell_keeps_its_error_and_the_rest_run(tiny_base: folders.Folde
     ("3.cfg=4,700", "axis y (3.cfg, node 3 KSampler): value 700.0 refused"),
     ("3.sampler_name=euler,eulr", "value 'eulr' refused"),
     ("3.cgf=4", "axis y (3.cgf, node 3 KSampler): no input 'cgf'"),
-    ("42.cfg=4", "axis y: no single node with id or title '42'"),
+    ("42.cfg=4", "axis y: no node with id or title '42'; node ids: 3,"),
     ("3.model=1", "input 'model' is a MODEL socket"),
     ("3.steps=two", "value 'two' refused"),
 ])
