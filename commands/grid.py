@@ -2,6 +2,7 @@
 
     python server.py grid WORKFLOW --x 3.sampler_name=euler,dpmpp_2m --y 3.cfg=4,7,10 [--z NODE.INPUT=...]
 
+Without --x, the axes stored in the workflow's ``ui.loom_grid`` are used (as in workflows/compare_schedulers.json).
 Axes are checked before anything runs (exit 2 naming the axis, node and input); a failed cell is drawn with its
 error and the others go on (exit 1 when any failed). Grid PNG paths go to stdout, progress to stderr.
 """
@@ -35,7 +36,7 @@ def grid_command(args: argparse.Namespace) -> int:
     import folders
     from cli import EXIT_NODE_ERROR, EXIT_OK, EXIT_REFUSED, describe_issues, read_workflow_file
     from commands.overrides import apply_override
-    from compare.axes import AxisError, parse_axis_text
+    from compare.axes import AxisError, parse_axis_json, parse_axis_text
     from compare.grid import CellResult, run_grid
     from compare.sheet import save_sheets
     from graph.formats import WorkflowFormatError, load_workflow, to_native
@@ -54,12 +55,17 @@ def grid_command(args: argparse.Namespace) -> int:
     for override in args.overrides:
         apply_override(workflow, override, registry)
     texts = [(label, getattr(args, label)) for label in ("x", "y", "z") if getattr(args, label)]
-    if not texts or texts[0][0] != "x" or (len(texts) == 2 and texts[1][0] != "y"):
-        raise CliError("give --x, then optionally --y, then optionally --z")
+    stored = workflow.ui.get("loom_grid")  # a workflow may carry its own axes (workflows/compare_schedulers.json)
     try:
-        axes = [parse_axis_text(label, text, workflow, registry) for label, text in texts]
+        if not texts and isinstance(stored, dict):
+            labels = [label for label in ("x", "y", "z") if label in stored]
+            axes = [parse_axis_json(label, stored[label], workflow, registry) for label in labels]
+        else:
+            axes = [parse_axis_text(label, text, workflow, registry) for label, text in texts]
     except AxisError as error:
         raise CliError(str(error)) from error
+    if [axis.label for axis in axes] not in (["x"], ["x", "y"], ["x", "y", "z"]):
+        raise CliError("give --x, then optionally --y, then optionally --z (or a workflow whose ui.loom_grid has them)")
     issues = analyse(workflow, registry).issues
     if issues:
         print(f"error: {path} is not valid:", file=sys.stderr)

@@ -37,6 +37,14 @@ def apply_override(workflow: Workflow, override: str, registry: NodeRegistry) ->
 
 
 def _find_node(workflow: Workflow, node_ref: str, override: str) -> WorkflowNode:
+    try:
+        return find_node(workflow, node_ref)
+    except LookupError as error:
+        raise CliError(f"--set {override!r}: {error.args[0]}") from None
+
+
+def find_node(workflow: Workflow, node_ref: str) -> WorkflowNode:
+    """A node by id, or by a title only one node has; LookupError says why not (for --set and grid axes)."""
     if node_ref in workflow.nodes:
         return workflow.nodes[node_ref]
     titled = [node for node in workflow.nodes.values() if node.ui.get("title") == node_ref]
@@ -44,9 +52,9 @@ def _find_node(workflow: Workflow, node_ref: str, override: str) -> WorkflowNode
         return titled[0]
     if titled:
         ids = ", ".join(node.node_id for node in titled)
-        raise CliError(f"--set {override!r}: several nodes are titled {node_ref!r} (ids {ids}); use the node id")
+        raise LookupError(f"several nodes are titled {node_ref!r} (ids {ids}); use the node id")
     ids = ", ".join(sorted(workflow.nodes, key=lambda node_id: (len(node_id), node_id)))
-    raise CliError(f"--set {override!r}: no node with id or title {node_ref!r}; node ids: {ids}")
+    raise LookupError(f"no node with id or title {node_ref!r}; node ids: {ids}")
 
 
 def parse_widget_value(item: InputSpec, text: str, override: str) -> Any:

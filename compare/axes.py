@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from commands.overrides import find_node
 from graph.registry import NodeRegistry
 from graph.validate import check_value
 from graph.workflow import Workflow, WorkflowNode
@@ -42,15 +43,10 @@ class Axis:
 
 
 def _find_node(workflow: Workflow, node_ref: str, label: str) -> WorkflowNode:
-    """A node by id, or by a title only one node has."""
-    if node_ref in workflow.nodes:
-        return workflow.nodes[node_ref]
-    titled = [node for node in workflow.nodes.values() if node.ui.get("title") == node_ref]
-    if len(titled) == 1:
-        return titled[0]
-    ids = ", ".join(sorted(workflow.nodes, key=lambda node_id: (len(node_id), node_id)))
-    reason = "several nodes have that title" if titled else f"node ids: {ids}"
-    raise AxisError(f"axis {label}: no single node with id or title {node_ref!r} ({reason})")
+    try:
+        return find_node(workflow, node_ref)
+    except LookupError as error:
+        raise AxisError(f"axis {label}: {error.args[0]}") from None
 
 
 def _text_value(widget: str | None, text: str) -> Any:

@@ -68,3 +68,21 @@ class ScheduleRecorder:
 
     def stepped(self, record: StepRecord) -> None:
         return None
+
+
+@dataclass
+class TrajectoryRecorder:
+    """Keeps every ``every``-th step of the runs it observes: σ, the noisy sample and the x0 prediction (raw latent
+    space, CPU), plus each run's start sample. The building block of the denoising filmstrip (not yet wired to
+    jobs or a node: see README, "See and compare")."""
+
+    every: int = 1
+    starts: list[torch.Tensor] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def started(self, sigmas: torch.Tensor, start: torch.Tensor) -> None:
+        self.starts.append(start.clone())
+
+    def stepped(self, record: StepRecord) -> None:
+        if record.step % max(self.every, 1) == 0 or record.step == record.total_steps - 1:
+            self.steps.append(record)

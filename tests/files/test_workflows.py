@@ -152,6 +152,7 @@ def test_workflow_loads_and_registered_nodes_match_comfyui(name: str) -> None:
 SMALL = ["5.width=64", "5.height=64", "3.steps=2"]
 OVERRIDES: dict[str, list[str]] = {
     "txt2img": ["4.ckpt_name=tiny_sd1.safetensors", *SMALL],
+    "compare_schedulers": ["4.ckpt_name=tiny_sd1.safetensors", *SMALL],  # one cell here; the grid: tests/seeing
     "img2img": ["4.ckpt_name=tiny_sd1.safetensors", "11.width=64", "11.height=64", "3.steps=2"],
     "inpaint": ["4.ckpt_name=tiny_sd1.safetensors", "3.steps=2"],
     "controlnet_canny": [
