@@ -63,6 +63,14 @@ def test_lands_on_the_gaussian(model_sampling: ModelSampling, name: str) -> None
     assert abs(float(out.std()) - S) < STD_TOL[name], float(out.std())
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3])
+@pytest.mark.parametrize("name", SAMPLER_NAMES)
+def test_runs_at_very_few_steps(model_sampling: ModelSampling, name: str, steps: int) -> None:
+    # Regression: uni_pc/uni_pc_bh2 at 2 steps failed with "list index out of range" (seen in an XY grid).
+    out = _run(name, model_sampling, steps=steps, shape=(1, 4, 8, 8))
+    assert out.shape == (1, 4, 8, 8) and bool(torch.isfinite(out).all())
+
+
 @pytest.mark.parametrize("name", SAMPLER_NAMES)
 def test_deterministic_for_a_seed(model_sampling: ModelSampling, name: str) -> None:
     a = _run(name, model_sampling, seed=3, steps=6, shape=(2, 4, 8, 8))

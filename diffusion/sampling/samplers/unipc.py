@@ -136,13 +136,11 @@ def _sample_unipc(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, callba
         model_prev = model_prev[1:] if len(model_prev) >= order else model_prev
         t_prev = t_prev[1:] if len(t_prev) >= order else t_prev
         t_prev.append(t)
-        if step < steps:
+        if step < steps:  # the last step needs no model output: nothing follows it
             if model_x is None:
                 model_x = data_fn(x, t)
             model_prev.append(model_x)
             _report(callback, step, sigmas, x, data_fn)
-        else:
-            model_prev.append(model_prev[-1])
     return x / ns.alpha(timesteps[-1])
 
 
