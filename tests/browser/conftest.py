@@ -93,9 +93,11 @@ def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright (never `playwright install`)."""
+    """Headless Debian chromium through Playwright (never `playwright install`). Package-scoped: Playwright's sync
+    API keeps its event loop marked running in this thread while open, which breaks `asyncio.run` in the test
+    packages that run after this one."""
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
