@@ -15,31 +15,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
 from diffusion.models import convert
+from imaging.canny import canny_edges
 from train import model as mini
 from train.train_mini import HELD_OUT_SEED, _checkpoint, _lr, _resume
 from train.world import render_array, sample_scene
 
-#: Canny thresholds (of 255) for the hints; ComfyUI's Canny node takes them as 0..1 (0.4 / 0.8 here).
-CANNY_LOW, CANNY_HIGH = 102, 204
+#: Canny thresholds as ComfyUI's Canny node takes them (0..1).
+CANNY_LOW, CANNY_HIGH = 0.4, 0.8
 
 
-def canny_hint(image: np.ndarray) -> np.ndarray:
-    """White-on-black edge map [H, W, 3] float32 in [0, 1] of an RGB uint8 image."""
-    edges = cv2.Canny(image, CANNY_LOW, CANNY_HIGH)
-    return np.repeat((edges > 0).astype(np.float32)[..., None], 3, axis=2)
+def canny_hints(images: torch.Tensor) -> torch.Tensor:
+    """Edge hints [B, 3, H, W] in {0, 1} from RGB [B, H, W, 3] in 0..1: the product's Canny node (kornia), so the
+    ControlNet learns the edge maps a user's workflow will feed it."""
+    return canny_edges(images, CANNY_LOW, CANNY_HIGH).movedim(-1, 1)
 
 
 def batch_of(seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     arrays = [render_array(sample_scene(s)) for s in seeds]
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    hints = torch.from_numpy(np.stack([canny_hint(a) for a in arrays])).permute(0, 3, 1, 2)
+    pixels = torch.from_numpy(np.stack(arrays)).float() / 255.0
+    images = pixels.permute(0, 3, 1, 2) * 2.0 - 1.0
+    hints = canny_hints(pixels)
     ids = mini.tokenize([sample_scene(s).caption() for s in seeds])
     return mini.analysis_latents(images), hints, ids
 
